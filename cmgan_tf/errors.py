@@ -1,0 +1,10 @@
+"""The one error type raised for invalid user input."""
+
+
+class InvalidInputError(ValueError):
+    """Raised when user-supplied input (a flag, a file, an array) is invalid.
+
+    Every check on user input in `cmgan_tf` raises this type, with a message
+    naming the argument, what was expected and what was found, so callers can
+    catch one exception and command lines can print one clean line.
+    """

@@ -1,0 +1,30 @@
+"""Packaging for cmgan_tf: the library, its command lines and entry points."""
+
+import setuptools
+
+setuptools.setup(
+    name="cmgan_tf",
+    version="0.1.0",
+    description=(
+        "CM-GANs (cross-modal generative adversarial networks) for image-text "
+        "retrieval in TensorFlow/Keras"
+    ),
+    python_requires=">=3.11,<3.12",
+    packages=setuptools.find_packages(include=["cmgan_tf*", "pipelines*", "export*"]),
+    package_data={"cmgan_tf.data": ["resources/*/*.mat", "resources/*/*.md"]},
+    install_requires=[
+        "tensorflow==2.21.*",
+        "keras>=3.15,<4",
+        "tensorflow-datasets>=4.9.10",
+        "numpy>=1.26",
+        "scipy>=1.11",
+        "absl-py>=2.1",
+    ],
+    extras_require={"test": ["pytest>=8", "ruff>=0.6"]},
+    entry_points={
+        "console_scripts": [
+            "cmgan-train=pipelines.train:run",
+            "cmgan-evaluate=pipelines.evaluate:run",
+        ]
+    },
+)
