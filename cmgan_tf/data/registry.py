@@ -1,0 +1,86 @@
+"""Dataset names, as a command line spells them, mapped to their loaders."""
+
+import os
+import pathlib
+import types
+
+from cmgan_tf.data import loaders
+from cmgan_tf.errors import InvalidInputError
+
+NPZ_FILE_NAME = "features.npz"
+
+
+def _load_npz_file_or_directory(data_dir):
+    """Load `data_dir` if it is a `.npz` file, else `<data_dir>/features.npz`."""
+    if isinstance(data_dir, str | os.PathLike) and pathlib.Path(data_dir).is_dir():
+        data_dir = pathlib.Path(data_dir) / NPZ_FILE_NAME
+    return loaders.load_npz(data_dir)
+
+
+DATASETS = types.MappingProxyType(
+    {
+        "wikipedia_classic": loaders.load_wikipedia_classic,
+        "dscmr_mat": loaders.load_dscmr_mat,
+        "npz": _load_npz_file_or_directory,
+    }
+)
+"""Read-only mapping from dataset name to a loader taking `data_dir`."""
+
+# What `data_dir` must point at, for the datasets that cannot do without one.
+_DATA_DIR_NEEDED = types.MappingProxyType(
+    {
+        "dscmr_mat": "the directory holding train_img.mat, train_txt.mat, "
+        "train_img_lab.mat, test_img.mat, test_txt.mat and test_img_lab.mat",
+        "npz": f"a .npz file, or a directory holding {NPZ_FILE_NAME}",
+    }
+)
+
+
+def dataset_names():
+    """Return the names `load_dataset` accepts.
+
+    Returns:
+        Sorted tuple of str.
+
+    Example:
+    >>> dataset_names()
+    ('dscmr_mat', 'npz', 'wikipedia_classic')
+    """
+    return tuple(sorted(DATASETS))
+
+
+def load_dataset(name, data_dir=None):
+    """Load a dataset by name.
+
+    Args:
+        name: str, one of `dataset_names()`:
+            `"wikipedia_classic"` (classic Wikipedia features; `data_dir`
+            optional, None reads the copy shipped with the package),
+            `"dscmr_mat"` (`data_dir` is the directory of the six DSCMR
+            `.mat` files) or `"npz"` (`data_dir` is the `.npz` file itself,
+            or a directory holding `features.npz`).
+        data_dir: Optional path, as described under `name`. Defaults to None.
+
+    Returns:
+        `CrossModalDataset`.
+
+    Raises:
+        InvalidInputError: If `name` is unknown (the message lists the known
+            names), the dataset needs `data_dir` and got None, or its files
+            are missing or invalid.
+
+    Example:
+    >>> data = load_dataset("wikipedia_classic")
+    >>> data.image_dim, data.text_dim
+    (128, 10)
+    """
+    if name not in DATASETS:
+        raise InvalidInputError(
+            f"Unknown dataset {name!r}. Known datasets: {', '.join(dataset_names())}."
+        )
+    if data_dir is None and name in _DATA_DIR_NEEDED:
+        raise InvalidInputError(
+            f"Dataset {name!r} needs `data_dir`: {_DATA_DIR_NEEDED[name]}. "
+            "Received: data_dir=None"
+        )
+    return DATASETS[name](data_dir)
