@@ -15,6 +15,7 @@ setuptools.setup(
     install_requires=[
         "tensorflow==2.21.*",
         "keras>=3.15,<4",
+        "tensorboard>=2.20",
         "tensorflow-datasets>=4.9.10",
         "numpy>=1.26",
         "scipy>=1.11",

@@ -1,0 +1,1 @@
+"""absl-flags command lines: cmgan-train, cmgan-evaluate."""

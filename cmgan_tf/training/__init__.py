@@ -1,0 +1,1 @@
+"""The adversarial game: losses, the CMGAN model, and builders from a config."""

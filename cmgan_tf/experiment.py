@@ -1,0 +1,231 @@
+"""Training and evaluation runs: the library functions behind the command lines.
+
+A model directory written by `train` holds:
+
+- `config.json`: the `ExperimentConfig` of the run;
+- `best.weights.h5`: the `CMGAN` weights of the epoch with the best validation
+  MAP (mean of Image->Text and Text->Image);
+- `encoder.keras`: the `CrossModalEncoder` built from those weights, the
+  artefact that evaluation and export load;
+- `logs/`: TensorBoard logs (every loss term and the validation scores);
+- `metrics.json`: best epoch, validation scores, training time, history.
+
+`evaluate` adds `evaluation.json`.
+"""
+
+import json
+import os
+import tempfile
+import time
+
+import keras
+from absl import logging
+
+from cmgan_tf.config import ExperimentConfig
+from cmgan_tf.data.pipeline import training_dataset
+from cmgan_tf.data.registry import load_dataset
+from cmgan_tf.data.splits import train_validation_split
+from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.models.encoder import CrossModalEncoder
+from cmgan_tf.retrieval.callbacks import RetrievalValidation
+from cmgan_tf.retrieval.evaluation import evaluate_encoder
+from cmgan_tf.training.builder import build_cmgan, build_optimizers, make_strategy
+
+CONFIG_FILE = "config.json"
+BEST_WEIGHTS_FILE = "best.weights.h5"
+ENCODER_FILE = "encoder.keras"
+METRICS_FILE = "metrics.json"
+EVALUATION_FILE = "evaluation.json"
+SELECTION_METRIC = "val_map_mean"
+
+
+def write_json_atomically(path, data):
+    """Writes `data` as JSON so that `path` is never seen half-written.
+
+    Args:
+        path: Destination file.
+        data: JSON-serialisable object.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    with tempfile.NamedTemporaryFile(
+        "w", dir=directory, suffix=".tmp", delete=False
+    ) as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.replace(handle.name, path)
+
+
+def prepare_data(config):
+    """Loads the dataset and splits its training pairs into train and validation.
+
+    Args:
+        config: An `ExperimentConfig`.
+
+    Returns:
+        `(dataset, train_split, validation_split)`.
+    """
+    dataset = load_dataset(config.data.dataset, config.data.data_dir)
+    train_split, validation_split = train_validation_split(
+        dataset.train, config.data.validation_fraction, config.training.seed
+    )
+    return dataset, train_split, validation_split
+
+
+def train(config, *, overwrite=False):
+    """Trains a CM-GAN and writes its model directory.
+
+    Args:
+        config: An `ExperimentConfig`; `config.runtime.model_dir` is required.
+        overwrite: Replace a finished run in the model directory. Defaults to
+            `False`.
+
+    Returns:
+        Dict written to `metrics.json`.
+
+    Raises:
+        InvalidInputError: on a missing or already used model directory, or
+            invalid data.
+    """
+    model_dir = config.runtime.model_dir
+    if not model_dir:
+        raise InvalidInputError("`model_dir` is required to train.")
+    if os.path.exists(os.path.join(model_dir, ENCODER_FILE)) and not overwrite:
+        raise InvalidInputError(
+            f"{model_dir} already holds a finished run ({ENCODER_FILE}). Choose "
+            "another --model_dir or pass --overwrite."
+        )
+    dataset, train_split, validation_split = prepare_data(config)
+    os.makedirs(model_dir, exist_ok=True)
+    write_json_atomically(os.path.join(model_dir, CONFIG_FILE), config.to_dict())
+    logging.info("Configuration:\n%s", config.to_json())
+    logging.info(
+        "Dataset %s: %d training, %d validation, %d test pairs, %d classes.",
+        dataset.name,
+        train_split.num_pairs,
+        validation_split.num_pairs,
+        dataset.test.num_pairs,
+        train_split.num_classes,
+    )
+
+    keras.utils.set_random_seed(config.training.seed)
+    strategy = make_strategy(config.runtime.strategy)
+    logging.info(
+        "Strategy %s with %d replica(s); XLA %s.",
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
+        "on" if config.runtime.jit_compile else "off",
+    )
+    batches = training_dataset(
+        train_split,
+        config.training.batch_size,
+        config.training.seed,
+        num_replicas=strategy.num_replicas_in_sync,
+    )
+    with strategy.scope():
+        cmgan = build_cmgan(config, train_split, dataset.multi_label)
+        d_optimizer, g_optimizer = build_optimizers(
+            config.training, train_split.num_pairs // config.training.batch_size
+        )
+        cmgan.compile(
+            d_optimizer=d_optimizer if cmgan.discriminators else None,
+            g_optimizer=g_optimizer,
+            generator_steps=config.training.generator_steps,
+            jit_compile=config.runtime.jit_compile,
+        )
+
+    standardize = config.model.representation == "standardized_common"
+    best_weights = os.path.join(model_dir, BEST_WEIGHTS_FILE)
+    callbacks = [
+        RetrievalValidation(train_split, validation_split, standardize=standardize),
+        keras.callbacks.ModelCheckpoint(
+            best_weights,
+            monitor=SELECTION_METRIC,
+            mode="max",
+            save_best_only=True,
+            save_weights_only=True,
+        ),
+        keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
+    ]
+    start = time.perf_counter()
+    history = cmgan.fit(
+        batches,
+        epochs=config.training.epochs,
+        callbacks=callbacks,
+        verbose=config.runtime.verbose,
+    )
+    training_time = time.perf_counter() - start
+
+    cmgan.load_weights(best_weights)
+    encoder = CrossModalEncoder.from_generator(
+        cmgan.generator, train_split.images, train_split.texts, standardize=standardize
+    )
+    encoder.save(os.path.join(model_dir, ENCODER_FILE))
+    selection = history.history[SELECTION_METRIC]
+    best_epoch = max(range(len(selection)), key=selection.__getitem__)
+    metrics = {
+        "best_epoch": best_epoch + 1,
+        "validation": evaluate_encoder(encoder, validation_split),
+        "training_time_s": training_time,
+        "replicas": strategy.num_replicas_in_sync,
+        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+    }
+    write_json_atomically(os.path.join(model_dir, METRICS_FILE), metrics)
+    logging.info(
+        "Best epoch %d: validation MAP I->T %.4f, T->I %.4f. Trained in %.1f s.",
+        metrics["best_epoch"],
+        metrics["validation"]["map_image_to_text"],
+        metrics["validation"]["map_text_to_image"],
+        training_time,
+    )
+    return metrics
+
+
+def load_run(model_dir):
+    """Returns `(config, encoder)` of a finished training run.
+
+    Raises:
+        InvalidInputError: if the directory lacks the config or the encoder.
+    """
+    config_path = os.path.join(model_dir, CONFIG_FILE)
+    encoder_path = os.path.join(model_dir, ENCODER_FILE)
+    if not os.path.isdir(model_dir):
+        raise InvalidInputError(f"--model_dir={model_dir} does not exist.")
+    if not os.path.exists(config_path) or not os.path.exists(encoder_path):
+        raise InvalidInputError(
+            f"--model_dir={model_dir} holds no finished training run: expected "
+            f"{CONFIG_FILE} and {ENCODER_FILE} (written by cmgan-train when it "
+            f"completes); found {sorted(os.listdir(model_dir)) or 'nothing'}."
+        )
+    with open(config_path) as handle:
+        config = ExperimentConfig.from_json(handle.read())
+    try:
+        encoder = keras.saving.load_model(encoder_path)
+    except Exception as error:  # Keras raises many types for a damaged file.
+        raise InvalidInputError(
+            f"Could not load {encoder_path}: {error}. The file is damaged; "
+            "re-run cmgan-train."
+        ) from error
+    return config, encoder
+
+
+def evaluate(model_dir, *, data_dir=None, exclude_query_from_gallery=True):
+    """Scores a trained run on its dataset's test split and writes the scores.
+
+    Args:
+        model_dir: Directory written by `train`.
+        data_dir: Overrides the dataset location recorded in `config.json`.
+        exclude_query_from_gallery: See `evaluate_encoder`. Defaults to `True`.
+
+    Returns:
+        Dict of test scores, as written to `evaluation.json`.
+    """
+    config, encoder = load_run(model_dir)
+    dataset = load_dataset(config.data.dataset, data_dir or config.data.data_dir)
+    scores = evaluate_encoder(
+        encoder, dataset.test, exclude_query_from_gallery=exclude_query_from_gallery
+    )
+    write_json_atomically(
+        os.path.join(model_dir, EVALUATION_FILE),
+        {"dataset": dataset.name, "split": "test", "scores": scores},
+    )
+    return scores

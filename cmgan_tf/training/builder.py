@@ -1,0 +1,137 @@
+"""Builds the CM-GAN, its optimizers and its strategy from an `ExperimentConfig`."""
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from cmgan_tf.models.autoencoder import CrossModalAutoencoder
+from cmgan_tf.models.discriminators import (
+    InterModalityDiscriminator,
+    IntraModalityDiscriminator,
+)
+from cmgan_tf.models.trunks import FeatureTrunk
+from cmgan_tf.training.cmgan import CMGAN
+
+
+def build_generator(config, train_split):
+    """Returns the `CrossModalAutoencoder` for feature inputs.
+
+    Args:
+        config: An `ExperimentConfig`.
+        train_split: The `PairedSplit` the feature statistics are fitted on
+            (training pairs only, never validation or test).
+    """
+    model = config.model
+    return CrossModalAutoencoder(
+        image_trunk=FeatureTrunk.fitted(
+            train_split.images, config.data.image_transform, name="image_trunk"
+        ),
+        text_trunk=FeatureTrunk.fitted(
+            train_split.texts, config.data.text_transform, name="text_trunk"
+        ),
+        num_classes=train_split.num_classes,
+        encoder_units=model.encoder_units,
+        common_units=model.common_units,
+        share_common_layers=model.share_common_layers,
+        decoder_units=model.decoder_units,
+        shared_decoder_layers=model.shared_decoder_layers,
+        classifier=model.classifier,
+        dropout=model.dropout,
+        leaky_relu_slope=model.leaky_relu_slope,
+        seed=config.training.seed,
+        name="generator",
+    )
+
+
+def build_cmgan(config, train_split, multi_label):
+    """Returns a built `CMGAN` with the discriminators its loss weights need.
+
+    Args:
+        config: An `ExperimentConfig`.
+        train_split: The training `PairedSplit`.
+        multi_label: Whether items may have several labels.
+    """
+    model, weights = config.model, config.loss
+    slope = model.leaky_relu_slope
+    discriminators = {}
+    if weights.intra_adversarial_weight > 0:
+        for modality in ("image", "text"):
+            discriminators[f"{modality}_intra_discriminator"] = (
+                IntraModalityDiscriminator(
+                    model.intra_discriminator_units,
+                    leaky_relu_slope=slope,
+                    name=f"{modality}_intra_discriminator",
+                )
+            )
+    if weights.inter_adversarial_weight > 0:
+        conditional = model.inter_discriminator == "conditional"
+        for modality in ("image", "text") if conditional else ("image",):
+            discriminators[f"{modality}_inter_discriminator"] = (
+                InterModalityDiscriminator(
+                    model.inter_discriminator_units,
+                    conditional=conditional,
+                    leaky_relu_slope=slope,
+                    name=f"{modality}_inter_discriminator",
+                )
+            )
+    cmgan = CMGAN(
+        build_generator(config, train_split),
+        loss_weights={
+            f.name.removesuffix("_weight"): getattr(weights, f.name)
+            for f in dataclasses.fields(weights)
+        },
+        multi_label=multi_label,
+        seed=config.training.seed,
+        name="cmgan",
+        **discriminators,
+    )
+    cmgan.build(
+        {
+            "image": (None, train_split.images.shape[1]),
+            "text": (None, train_split.texts.shape[1]),
+        }
+    )
+    return cmgan
+
+
+def build_optimizers(training, steps_per_epoch):
+    """Returns `(d_optimizer, g_optimizer)`: Adam with step learning-rate decay.
+
+    The rate is multiplied by `lr_decay_rate` every `lr_decay_epochs` epochs,
+    as in the authors' code. The generator's optimizer takes
+    `generator_steps` updates per batch, so its decay counts those.
+
+    Args:
+        training: A `TrainingConfig`.
+        steps_per_epoch: Batches per epoch.
+    """
+
+    def adam(updates_per_batch, weight_decay):
+        schedule = keras.optimizers.schedules.ExponentialDecay(
+            training.learning_rate,
+            decay_steps=steps_per_epoch * updates_per_batch * training.lr_decay_epochs,
+            decay_rate=training.lr_decay_rate,
+            staircase=True,
+        )
+        return keras.optimizers.Adam(
+            schedule, beta_1=training.beta_1, weight_decay=weight_decay or None
+        )
+
+    return adam(1, 0.0), adam(training.generator_steps, training.weight_decay)
+
+
+def make_strategy(name):
+    """Returns the `tf.distribute.Strategy` named by `RuntimeConfig.strategy`.
+
+    Args:
+        name: `"auto"`: `MirroredStrategy` over the visible GPUs if there are
+            any, else the default strategy. `"mirrored"`: `MirroredStrategy`
+            over the GPUs, or over the logical CPU devices where there is no
+            GPU (tests make two). `"default"`: the default (one-device) strategy.
+    """
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "default" or (name == "auto" and not gpus):
+        return tf.distribute.get_strategy()
+    devices = gpus or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([d.name for d in devices])

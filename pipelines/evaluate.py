@@ -1,0 +1,53 @@
+r"""Scores a trained CM-GAN on its dataset's test split.
+
+Prints the MAP table and writes it as JSON (`evaluation.json` in --model_dir,
+or --output).
+
+Example:
+    cmgan-evaluate --model_dir=/tmp/run1
+"""
+
+import sys
+
+from absl import app, flags
+
+from cmgan_tf import experiment
+from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.retrieval.evaluation import format_map_table
+
+_MODEL_DIR = flags.DEFINE_string(
+    "model_dir", None, "Directory written by cmgan-train.", required=True
+)
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "Overrides the dataset location recorded in the run's config."
+)
+_EXCLUDE_QUERY = flags.DEFINE_bool(
+    "exclude_query_from_gallery",
+    True,
+    "In all-modality retrieval, remove the query itself from the gallery; "
+    "--noexclude_query_from_gallery is the authors' protocol.",
+)
+
+
+def main(argv):
+    """Runs the command; `argv` holds what absl did not parse as flags."""
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        scores = experiment.evaluate(
+            _MODEL_DIR.value,
+            data_dir=_DATA_DIR.value,
+            exclude_query_from_gallery=_EXCLUDE_QUERY.value,
+        )
+    except InvalidInputError as error:
+        sys.exit(f"cmgan-evaluate: error: {error}")
+    print(format_map_table(scores))
+
+
+def run():
+    """Console-script entry point."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
