@@ -43,8 +43,13 @@ class DenseBlock(keras.layers.Layer):
         self.seed = seed
         # A Dense followed by BatchNorm needs no bias: BatchNorm's beta is one.
         self.dense = keras.layers.Dense(units, use_bias=not batch_norm, name="dense")
+        # Momentum 0.9 is Torch's default (update weight 0.1), which the
+        # authors' code uses; Keras' 0.99 leaves the inference statistics far
+        # behind the weights for the first few hundred steps.
         self.normalization = (
-            keras.layers.BatchNormalization(name="batch_norm") if batch_norm else None
+            keras.layers.BatchNormalization(momentum=0.9, name="batch_norm")
+            if batch_norm
+            else None
         )
         self.activation = keras.layers.LeakyReLU(negative_slope=leaky_relu_slope)
         self.dropout_layer = (

@@ -1,6 +1,7 @@
 """Builds the CM-GAN, its optimizers and its strategy from an `ExperimentConfig`."""
 
 import dataclasses
+import functools
 
 import keras
 import tensorflow as tf
@@ -134,4 +135,14 @@ def make_strategy(name):
     if name == "default" or (name == "auto" and not gpus):
         return tf.distribute.get_strategy()
     devices = gpus or tf.config.list_logical_devices("CPU")
-    return tf.distribute.MirroredStrategy([d.name for d in devices])
+    return _mirrored_strategy(tuple(d.name for d in devices))
+
+
+@functools.cache
+def _mirrored_strategy(devices):
+    # One strategy per device set and process: TensorFlow's collective
+    # executor caches each collective instance's parameters process-wide, and
+    # every new MirroredStrategy numbers its instances from the start again,
+    # so a second strategy on the same devices (a second run in one process)
+    # would meet the first one's cached shapes and abort with a mismatch.
+    return tf.distribute.MirroredStrategy(list(devices))

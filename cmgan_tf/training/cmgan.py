@@ -428,7 +428,12 @@ class CMGAN(keras.Model):
             ]
         )
         terms, gradients, new_values = self._step_function(player, values, batch, seed)
-        optimizer.apply(gradients, trainable)
+        # Parts no active loss reads (decoders without an intra-modality or
+        # reconstruction term) have no gradient; they are simply not updated.
+        updates = [
+            (g, v) for g, v in zip(gradients, trainable, strict=True) if g is not None
+        ]
+        optimizer.apply(*zip(*updates, strict=True))
         _assign_replica_mean(non_trainable, new_values)
         for name, value in terms.items():
             self.trackers[name].update_state(value)

@@ -1,0 +1,231 @@
+"""Behaviour of the adversarial game: sharing, player isolation, strategies, XLA."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cmgan_tf import experiment
+from cmgan_tf.config import preset
+from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.training.builder import build_cmgan, build_optimizers, make_strategy
+
+SMOKE = preset("smoke")
+
+
+def _compiled_cmgan(config, split, jit_compile=False):
+    cmgan = build_cmgan(config, split, multi_label=False)
+    d_optimizer, g_optimizer = build_optimizers(config.training, steps_per_epoch=4)
+    cmgan.compile(d_optimizer, g_optimizer, generator_steps=2, jit_compile=jit_compile)
+    return cmgan
+
+
+def _batch(split, size=32):
+    return {
+        "image": tf.constant(split.images[:size]),
+        "text": tf.constant(split.texts[:size]),
+        "labels": tf.constant(split.labels[:size]),
+    }
+
+
+def _snapshot(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+def _changed(before, variables):
+    return [
+        v.path
+        for old, v in zip(before, variables, strict=True)
+        if not np.array_equal(old, v.numpy())
+    ]
+
+
+def _discriminator_variables(cmgan):
+    return [v for d in cmgan.discriminators for v in d.variables]
+
+
+def test_common_layers_are_one_set_of_variables(paired_split):
+    generator = build_cmgan(SMOKE, paired_split, multi_label=False).generator
+    assert generator.image_common is generator.text_common
+    image_ids = {id(v) for v in generator.image_common.variables}
+    text_ids = {id(v) for v in generator.text_common.variables}
+    assert image_ids == text_ids and image_ids
+    # One copy in the model's variables, not two.
+    all_ids = [id(v) for v in generator.variables]
+    assert len(all_ids) == len(set(all_ids))
+
+    # Writing the weights through the image pathway changes the text pathway.
+    _, text_before = generator.encode(paired_split.texts[:4], "text")
+    kernel = generator.image_common.layers[0].dense.kernel
+    kernel.assign(kernel * 2.0 + 1.0)
+    _, text_after = generator.encode(paired_split.texts[:4], "text")
+    assert not np.allclose(text_before, text_after)
+
+
+def test_unshared_common_layers_are_equal_copies(paired_split):
+    config = SMOKE.replace(model={"share_common_layers": False})
+    generator = build_cmgan(config, paired_split, multi_label=False).generator
+    image_vars = generator.image_common.variables
+    text_vars = generator.text_common.variables
+    assert not {id(v) for v in image_vars} & {id(v) for v in text_vars}
+    for image_var, text_var in zip(image_vars, text_vars, strict=True):
+        np.testing.assert_array_equal(image_var.numpy(), text_var.numpy())
+
+
+def test_sharing_survives_saving(paired_split, tmp_path):
+    generator = build_cmgan(SMOKE, paired_split, multi_label=False).generator
+    path = tmp_path / "generator.keras"
+    generator.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.image_common is restored.text_common
+    inputs = {"image": paired_split.images[:5], "text": paired_split.texts[:5]}
+    for key, value in generator(inputs).items():
+        np.testing.assert_allclose(restored(inputs)[key], value, atol=1e-6)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_discriminator_step_changes_only_discriminators(paired_split, jit_compile):
+    cmgan = _compiled_cmgan(SMOKE, paired_split, jit_compile)
+    generator_before = _snapshot(cmgan.generator.variables)
+    discriminators_before = _snapshot(_discriminator_variables(cmgan))
+
+    terms = cmgan.discriminator_step(_batch(paired_split))
+
+    assert _changed(generator_before, cmgan.generator.variables) == []
+    changed = _changed(discriminators_before, _discriminator_variables(cmgan))
+    trainable = [v.path for d in cmgan.discriminators for v in d.trainable_variables]
+    assert set(trainable) <= set(changed)
+    assert all(np.isfinite(float(v)) for v in terms.values())
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_generator_step_changes_only_generator(paired_split, jit_compile):
+    cmgan = _compiled_cmgan(SMOKE, paired_split, jit_compile)
+    generator_before = _snapshot(cmgan.generator.trainable_variables)
+    discriminators_before = _snapshot(_discriminator_variables(cmgan))
+
+    terms = cmgan.generator_step(_batch(paired_split))
+
+    assert _changed(discriminators_before, _discriminator_variables(cmgan)) == []
+    changed = _changed(generator_before, cmgan.generator.trainable_variables)
+    # Every generator weight reached by a loss moves; the trunks hold none.
+    assert set(changed) == {v.path for v in cmgan.generator.trainable_variables}
+    assert set(terms) == {
+        "g_semantic_loss",
+        "g_intra_adversarial_loss",
+        "g_inter_adversarial_loss",
+        "g_loss",
+    }
+
+
+def test_switched_off_terms_remove_their_discriminators(paired_split):
+    config = SMOKE.replace(
+        loss={"intra_adversarial_weight": 0.0, "inter_adversarial_weight": 0.0}
+    )
+    cmgan = _compiled_cmgan(config, paired_split)
+    assert cmgan.discriminators == []
+    assert [m.name for m in cmgan.metrics] == ["g_semantic_loss", "g_loss"]
+
+
+def test_unconditional_inter_discriminator_trains(paired_split):
+    config = SMOKE.replace(model={"inter_discriminator": "unconditional"})
+    cmgan = _compiled_cmgan(config, paired_split)
+    assert cmgan.text_inter_discriminator is None
+    assert not cmgan.image_inter_discriminator.conditional
+    logs = cmgan.train_step(_batch(paired_split))
+    assert "d_inter_loss" in logs and np.isfinite(float(logs["d_inter_loss"]))
+
+
+def test_compile_rejects_bad_generator_steps(paired_split):
+    cmgan = build_cmgan(SMOKE, paired_split, multi_label=False)
+    with pytest.raises(InvalidInputError, match="generator_steps"):
+        cmgan.compile(
+            keras.optimizers.Adam(), keras.optimizers.Adam(), generator_steps=0
+        )
+    with pytest.raises(InvalidInputError, match="d_optimizer"):
+        cmgan.compile(None, keras.optimizers.Adam())
+
+
+def _train_config(npz_dataset, tmp_path, **runtime):
+    # A shared classifier aligns the modalities within a few epochs; with one
+    # per modality only the slower adversarial game does.
+    return SMOKE.replace(
+        data={"dataset": "npz", "data_dir": str(npz_dataset)},
+        model={"classifier": "shared"},
+        training={"epochs": 10, "batch_size": 32, "learning_rate": 3e-3},
+        runtime={"model_dir": str(tmp_path / "run"), **runtime},
+    )
+
+
+def test_mirrored_strategy_trains_two_replicas(npz_dataset, tmp_path):
+    assert make_strategy("mirrored").num_replicas_in_sync == 2
+    config = _train_config(npz_dataset, tmp_path, strategy="mirrored")
+    metrics = experiment.train(config)
+
+    assert metrics["replicas"] == 2
+    history = metrics["history"]
+    assert all(np.isfinite(history["g_loss"]))
+    assert history["g_semantic_loss"][-1] < history["g_semantic_loss"][0]
+    # Four balanced classes: chance MAP is about 0.25.
+    assert metrics["validation"]["map_mean"] > 0.7, history["val_map_mean"]
+    test_scores = experiment.evaluate(config.runtime.model_dir)
+    assert test_scores["map_mean"] > 0.7
+
+
+def test_mirrored_replicas_keep_equal_batch_statistics(paired_split):
+    strategy = make_strategy("mirrored")
+    with strategy.scope():
+        cmgan = _compiled_cmgan(SMOKE, paired_split, jit_compile=True)
+    moving = [v for v in cmgan.generator.non_trainable_variables if "moving" in v.path]
+    assert moving
+    before = _snapshot(moving)
+    batches = tf.data.Dataset.from_tensors(_batch(paired_split)).repeat(3)
+    cmgan.fit(batches, epochs=1, verbose=0)
+    # Each replica saw a different half of the batch, yet the copies agree.
+    assert len(_changed(before, moving)) == len(moving)
+    for variable in moving:
+        replicas = variable.value.values
+        assert len(replicas) == 2
+        np.testing.assert_allclose(replicas[0].numpy(), replicas[1].numpy())
+
+
+_XLA_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from cmgan_tf import experiment
+    from cmgan_tf.config import preset
+    config = preset("smoke").replace(
+        data={"dataset": "npz", "data_dir": sys.argv[1]},
+        training={"epochs": 1, "batch_size": 32},
+        runtime={"model_dir": sys.argv[2], "strategy": "mirrored",
+                 "jit_compile": sys.argv[3] == "on"})
+    print("replicas", experiment.train(config)["replicas"])
+    """
+)
+
+
+@pytest.mark.parametrize("xla", ["on", "off"])
+def test_xla_compiles_the_steps_under_mirrored_strategy(npz_dataset, tmp_path, xla):
+    # TensorFlow logs this line once per process when XLA compiles a cluster;
+    # nothing else in a training run compiles with XLA, so it tells whether
+    # the steps really ran through XLA.
+    marker = "Compiled cluster using XLA"
+    result = subprocess.run(
+        [sys.executable, "-c", _XLA_SCRIPT, str(npz_dataset), str(tmp_path / xla), xla],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 2" in result.stdout
+    assert (marker in result.stderr) == (xla == "on")
