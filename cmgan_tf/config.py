@@ -52,6 +52,15 @@ def _require_non_negative(config, *names):
         )
 
 
+def _require_bool(config, *names):
+    for name in names:
+        value = getattr(config, name)
+        _require(
+            isinstance(value, bool),
+            f"`{name}` must be true or false. Received: {name}={value!r}",
+        )
+
+
 def _require_positive_int(config, *names):
     for name in names:
         value = getattr(config, name)
@@ -162,6 +171,7 @@ class ModelConfig:
             isinstance(self.dropout, float) and 0.0 <= self.dropout < 1.0,
             f"`dropout` must be a float in [0, 1). Received: dropout={self.dropout!r}",
         )
+        _require_bool(self, "share_common_layers")
         _require_non_negative(self, "leaky_relu_slope")
         _require_choice("classifier", self.classifier, CLASSIFIERS)
         _require_choice(
@@ -244,7 +254,13 @@ class TrainingConfig:
             "generator_steps",
             "lr_decay_epochs",
         )
-        _require_non_negative(self, "weight_decay", "seed")
+        _require_non_negative(self, "weight_decay")
+        _require(
+            isinstance(self.seed, int)
+            and not isinstance(self.seed, bool)
+            and self.seed >= 0,
+            f"`seed` must be a non-negative integer. Received: seed={self.seed!r}",
+        )
         _require(
             isinstance(self.learning_rate, float) and self.learning_rate > 0,
             "`learning_rate` must be a positive float. "
@@ -282,6 +298,7 @@ class RuntimeConfig:
 
     def __post_init__(self):
         _require_choice("strategy", self.strategy, STRATEGIES)
+        _require_bool(self, "jit_compile")
         _require(
             self.verbose in (0, 1, 2),
             f"`verbose` must be 0, 1 or 2. Received: verbose={self.verbose!r}",

@@ -178,29 +178,11 @@ def test_all_loss_weights_zero_is_rejected():
     assert LossConfig(**{**zeros, "reconstruction_weight": 1.0})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "config.py TrainingConfig.__post_init__ checks `seed` with "
-        "_require_non_negative, which accepts floats; seed=1.5 passes the "
-        "config and only fails later in train_validation_split (splits.py), "
-        "after the data is loaded"
-    ),
-)
 def test_non_integer_seed_is_rejected():
     with pytest.raises(InvalidInputError, match="`seed`"):
         ExperimentConfig().replace(training={"seed": 1.5})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "config.py validates no boolean field: RuntimeConfig.jit_compile and "
-        "ModelConfig.share_common_layers accept any value, so a config.json "
-        'holding "jit_compile": "false" turns XLA on (a non-empty string is '
-        "truthy)"
-    ),
-)
 @pytest.mark.parametrize(
     "section, field", [("runtime", "jit_compile"), ("model", "share_common_layers")]
 )

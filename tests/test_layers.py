@@ -206,20 +206,7 @@ def _autoencoder_shapes(common_dim=4):
         {"share_common_layers": False},
         {"shared_decoder_layers": 1, "dropout": 0.3},
         {"decoder_units": ()},
-        pytest.param(
-            {"encoder_units": (), "share_common_layers": False},
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=ValueError,
-                reason=(
-                    "autoencoder.py build() copies image_common weights into "
-                    "text_common; with encoder_units=() their kernels are "
-                    "(image_dim, u) and (text_dim, u), so set_weights raises "
-                    "ValueError on the first call although __init__ accepted "
-                    "the configuration"
-                ),
-            ),
-        ),
+        {"encoder_units": (), "share_common_layers": False},
     ],
     ids=[
         "default",
@@ -353,17 +340,6 @@ def test_standardized_encoder_centres_the_training_pairs(trained_generator):
         np.testing.assert_allclose(pre_norm.mean(0), 0.0, atol=1e-4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "encoder.py build() calls generator.build() again, and "
-        "CrossModalAutoencoder.build() (autoencoder.py, the "
-        "`if not self.share_common_layers` branch) then copies image_common's "
-        "weights over the trained text_common: from_generator, used by the "
-        "validation callback every epoch and by the export, wipes the unshared "
-        "ablation's text common layers"
-    ),
-)
 def test_encoder_keeps_an_unshared_generators_text_common_weights():
     generator = _autoencoder(share_common_layers=False)
     images, texts = _array(40, IMAGE_DIM, seed=7), _array(40, TEXT_DIM, seed=8)

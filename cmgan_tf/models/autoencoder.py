@@ -33,7 +33,8 @@ class CrossModalAutoencoder(keras.Model):
         common_units: Common block sizes; the last is the common dimension.
             Defaults to `(1024,)`.
         share_common_layers: One set of common blocks for both modalities
-            (`True`), or an equally initialised copy per modality (`False`).
+            (`True`), or a copy per modality (`False`), initialised equally
+            where both modalities feed it inputs of one size.
             Defaults to `True`.
         decoder_units: Decoder block sizes, common side first. Defaults to
             `(1024,)`.
@@ -152,6 +153,7 @@ class CrossModalAutoencoder(keras.Model):
         )
 
     def build(self, input_shape):
+        copy_common = not self.share_common_layers and not self.text_common.built
         for modality in MODALITIES:
             trunk, encoder, common, decoder, classifier = self._pathway(modality)
             shape = input_shape[modality]
@@ -161,10 +163,19 @@ class CrossModalAutoencoder(keras.Model):
                 shape = layer.compute_output_shape(shape)
                 if layer is common and not classifier.built:
                     classifier.build(shape)
-        if not self.share_common_layers:
+        if copy_common:
             # The unshared ablation starts from equal weights, so that only
-            # the sharing differs from the shared model.
-            self.text_common.set_weights(self.image_common.get_weights())
+            # the sharing differs from the shared model; inputs of different
+            # sizes (no encoder blocks) cannot. Only on the first build: a
+            # rebuild, e.g. by an encoder wrapping a trained generator, must
+            # not overwrite trained weights.
+            image_weights = self.image_common.get_weights()
+            text_weights = self.text_common.get_weights()
+            if all(
+                a.shape == b.shape
+                for a, b in zip(image_weights, text_weights, strict=True)
+            ):
+                self.text_common.set_weights(image_weights)
 
     def encode(self, inputs, modality, training=None):
         """Returns the original and common representations of one modality.

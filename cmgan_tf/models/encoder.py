@@ -118,7 +118,8 @@ class CrossModalEncoder(keras.Model):
         return _in_batches(lambda x: self.encode(x, modality), inputs, batch_size)
 
     def build(self, input_shape):
-        self.generator.build(input_shape)
+        if not self.generator.built:
+            self.generator.build(input_shape)
         for layer in self.standardizations.values():
             layer.build((None, self.generator.common_dim))
 
