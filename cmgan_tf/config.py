@@ -12,12 +12,12 @@ import types
 import typing
 
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.models.encoder import REPRESENTATIONS
 
 STRATEGIES = ("auto", "mirrored", "default")
 CLASSIFIERS = ("per_modality", "shared")
 INTER_DISCRIMINATORS = ("conditional", "unconditional")
 FEATURE_TRANSFORMS = ("none", "sqrt")
-REPRESENTATIONS = ("common", "standardized_common")
 
 
 def _require(condition, message):
@@ -125,7 +125,12 @@ class ModelConfig:
         shared_decoder_layers: How many of the first decoder blocks are shared
             by the two modalities (the paper shares them; the authors' code
             does not: 0).
-        dropout: Dropout rate after each encoder and common block.
+        image_dropout: Dropout rate after each image encoder block.
+        text_dropout: Dropout rate after each text encoder block.
+        common_dropout: Dropout rate after each common block.
+        linear_common_output: Make the last common block a plain Dense layer
+            (no BatchNorm, activation or dropout), so that the common
+            representation is a linear map of the layer before.
         leaky_relu_slope: Negative slope of every LeakyReLU.
         classifier: `"per_modality"` (one classifier on each modality's common
             representation, as in the paper) or `"shared"` (one for both).
@@ -136,9 +141,12 @@ class ModelConfig:
         inter_discriminator_units: Hidden units of the inter-modality
             discriminators.
         representation: What retrieval ranks: `"common"`, the common
-            representation, or `"standardized_common"`, standardised per
+            representation; `"standardized_common"`, standardised per
             dimension with statistics of the training pairs (the authors'
-            evaluation standardises too, with test statistics).
+            evaluation standardises too, with test statistics); or
+            `"class_probabilities"`, the semantic classifier's probabilities
+            of the common representation (see `CrossModalEncoder`).
+        temperature: Softmax temperature of `"class_probabilities"`.
     """
 
     encoder_units: tuple[int, ...] = (1024,)
@@ -146,13 +154,17 @@ class ModelConfig:
     share_common_layers: bool = True
     decoder_units: tuple[int, ...] = (1024,)
     shared_decoder_layers: int = 0
-    dropout: float = 0.0
+    image_dropout: float = 0.0
+    text_dropout: float = 0.0
+    common_dropout: float = 0.0
+    linear_common_output: bool = False
     leaky_relu_slope: float = 0.2
     classifier: str = "per_modality"
     intra_discriminator_units: tuple[int, ...] = ()
     inter_discriminator: str = "conditional"
     inter_discriminator_units: tuple[int, ...] = (512,)
     representation: str = "standardized_common"
+    temperature: float = 1.0
 
     def __post_init__(self):
         _require_units("encoder_units", self.encoder_units)
@@ -167,17 +179,24 @@ class ModelConfig:
             f"blocks ({len(self.decoder_units)}). "
             f"Received: shared_decoder_layers={self.shared_decoder_layers!r}",
         )
-        _require(
-            isinstance(self.dropout, float) and 0.0 <= self.dropout < 1.0,
-            f"`dropout` must be a float in [0, 1). Received: dropout={self.dropout!r}",
-        )
-        _require_bool(self, "share_common_layers")
+        for name in ("image_dropout", "text_dropout", "common_dropout"):
+            value = getattr(self, name)
+            _require(
+                isinstance(value, float) and 0.0 <= value < 1.0,
+                f"`{name}` must be a float in [0, 1). Received: {name}={value!r}",
+            )
+        _require_bool(self, "share_common_layers", "linear_common_output")
         _require_non_negative(self, "leaky_relu_slope")
         _require_choice("classifier", self.classifier, CLASSIFIERS)
         _require_choice(
             "inter_discriminator", self.inter_discriminator, INTER_DISCRIMINATORS
         )
         _require_choice("representation", self.representation, REPRESENTATIONS)
+        _require(
+            isinstance(self.temperature, float) and self.temperature > 0,
+            "`temperature` must be a positive float. "
+            f"Received: temperature={self.temperature!r}",
+        )
 
     @property
     def common_dim(self):
@@ -230,6 +249,10 @@ class TrainingConfig:
         learning_rate: Initial Adam learning rate of both players.
         beta_1: Adam's first-moment decay (0.5, as in the authors' code).
         weight_decay: Decoupled weight decay of the generator (AdamW); 0 is Adam.
+        ema_momentum: Momentum of an exponential moving average of the
+            generator's weights (Polyak averaging, Keras' `use_ema`): each
+            epoch's validation, the checkpoints and the exported encoder use
+            the averaged weights. 0 turns averaging off.
         lr_decay_rate: Factor applied to the learning rate every
             `lr_decay_epochs` epochs.
         lr_decay_epochs: Epochs between learning-rate decays.
@@ -242,6 +265,7 @@ class TrainingConfig:
     learning_rate: float = 1e-3
     beta_1: float = 0.5
     weight_decay: float = 0.0
+    ema_momentum: float = 0.0
     lr_decay_rate: float = 0.5
     lr_decay_epochs: int = 100
     seed: int = 0
@@ -265,6 +289,11 @@ class TrainingConfig:
             isinstance(self.learning_rate, float) and self.learning_rate > 0,
             "`learning_rate` must be a positive float. "
             f"Received: learning_rate={self.learning_rate!r}",
+        )
+        _require(
+            isinstance(self.ema_momentum, float) and 0.0 <= self.ema_momentum < 1.0,
+            "`ema_momentum` must be a float in [0, 1). "
+            f"Received: ema_momentum={self.ema_momentum!r}",
         )
         for name in ("beta_1", "lr_decay_rate"):
             value = getattr(self, name)
@@ -427,6 +456,27 @@ PRESETS = {
     # The authors' Lua Torch configuration (DESIGN.md section 1), sizes as
     # published; 100 epochs instead of 1000-2000 to stay affordable on a CPU.
     "reference": ExperimentConfig(),
+    # Tuned for the Wikipedia benchmark on its validation split (README,
+    # "Retrieval quality"): narrower networks with strong image dropout, a
+    # linear common layer, one classifier for both modalities, a small pair
+    # distance term, no intra-modality game, Polyak-averaged weights, and
+    # retrieval by tempered class probabilities.
+    "wikipedia": ExperimentConfig(
+        data=DataConfig(image_transform="sqrt"),
+        model=ModelConfig(
+            encoder_units=(256,),
+            common_units=(128,),
+            linear_common_output=True,
+            decoder_units=(),
+            image_dropout=0.7,
+            text_dropout=0.2,
+            classifier="shared",
+            representation="class_probabilities",
+            temperature=0.25,
+        ),
+        loss=LossConfig(intra_adversarial_weight=0.0, pair_distance_weight=0.03),
+        training=TrainingConfig(epochs=40, generator_steps=1, ema_momentum=0.99),
+    ),
     # Seconds on a CPU: for smoke tests of the whole pipeline, not for quality.
     "smoke": ExperimentConfig(
         model=ModelConfig(

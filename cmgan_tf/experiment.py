@@ -13,6 +13,7 @@ A model directory written by `train` holds:
 `evaluate` adds `evaluation.json`.
 """
 
+import functools
 import json
 import os
 import tempfile
@@ -29,6 +30,7 @@ from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.encoder import CrossModalEncoder
 from cmgan_tf.retrieval.callbacks import RetrievalValidation
 from cmgan_tf.retrieval.evaluation import evaluate_encoder
+from cmgan_tf.training.averaging import GeneratorWeightAveraging
 from cmgan_tf.training.builder import build_cmgan, build_optimizers, make_strategy
 
 CONFIG_FILE = "config.json"
@@ -133,10 +135,19 @@ def train(config, *, overwrite=False):
             jit_compile=config.runtime.jit_compile,
         )
 
-    standardize = config.model.representation == "standardized_common"
+    build_encoder = functools.partial(
+        CrossModalEncoder.from_generator,
+        images=train_split.images,
+        texts=train_split.texts,
+        representation=config.model.representation,
+        temperature=config.model.temperature,
+        multi_label=dataset.multi_label,
+    )
     best_weights = os.path.join(model_dir, BEST_WEIGHTS_FILE)
-    callbacks = [
-        RetrievalValidation(train_split, validation_split, standardize=standardize),
+    # Averaging first, so that validation and checkpoints see the averages.
+    callbacks = [GeneratorWeightAveraging()] if config.training.ema_momentum else []
+    callbacks += [
+        RetrievalValidation(validation_split, build_encoder),
         keras.callbacks.ModelCheckpoint(
             best_weights,
             monitor=SELECTION_METRIC,
@@ -152,13 +163,12 @@ def train(config, *, overwrite=False):
         epochs=config.training.epochs,
         callbacks=callbacks,
         verbose=config.runtime.verbose,
+        shuffle=False,  # The dataset reshuffles itself every epoch.
     )
     training_time = time.perf_counter() - start
 
     cmgan.load_weights(best_weights)
-    encoder = CrossModalEncoder.from_generator(
-        cmgan.generator, train_split.images, train_split.texts, standardize=standardize
-    )
+    encoder = build_encoder(cmgan.generator)
     encoder.save(os.path.join(model_dir, ENCODER_FILE))
     selection = history.history[SELECTION_METRIC]
     best_epoch = max(range(len(selection)), key=selection.__getitem__)

@@ -42,7 +42,7 @@ def test_non_default_config_round_trips_through_json():
             "validation_fraction": 0.3,
             "image_transform": "sqrt",
         },
-        model={"encoder_units": (), "common_units": (64, 32), "dropout": 0.25},
+        model={"encoder_units": (), "common_units": (64, 32), "text_dropout": 0.25},
         loss={"semantic_weight": 0.0, "pair_distance_weight": 2.5},
         training={"epochs": 3, "learning_rate": 0.01, "seed": 11},
         runtime={"strategy": "mirrored", "jit_compile": False, "verbose": 2},
@@ -75,8 +75,12 @@ def test_replace_changes_only_the_named_fields():
 
 
 def test_replace_coerces_integers_for_float_fields():
-    config = ExperimentConfig().replace(model={"dropout": 0}, training={"beta_1": 1})
-    assert config.model.dropout == 0.0 and isinstance(config.model.dropout, float)
+    config = ExperimentConfig().replace(
+        model={"image_dropout": 0}, training={"beta_1": 1}
+    )
+    assert config.model.image_dropout == 0.0 and isinstance(
+        config.model.image_dropout, float
+    )
     assert isinstance(config.training.beta_1, float)
 
 
@@ -105,8 +109,8 @@ INVALID = [
     ("training", "lr_decay_rate", 0.0),
     ("training", "weight_decay", -0.1),
     ("training", "seed", -1),
-    ("model", "dropout", 1.0),
-    ("model", "dropout", -0.1),
+    ("model", "image_dropout", 1.0),
+    ("model", "common_dropout", -0.1),
     ("model", "classifier", "joint"),
     ("model", "inter_discriminator", "wasserstein"),
     ("model", "representation", "raw"),
@@ -151,7 +155,7 @@ def test_invalid_value_names_its_field(section, field, value):
     [
         (TrainingConfig, "batch_size", 0),
         (ModelConfig, "common_units", ()),
-        (ModelConfig, "dropout", 1.0),
+        (ModelConfig, "text_dropout", 1.0),
         (RuntimeConfig, "strategy", "tpu"),
         (DataConfig, "validation_fraction", 1.0),
     ],
@@ -252,7 +256,7 @@ def test_flags_override_the_preset(flag_values):
             "--common_units=64,32",
             "--nojit_compile",
             "--preset=smoke",
-            "--dropout=0.25",
+            "--text_dropout=0.25",
             "--encoder_units=",
             "--classifier=shared",
             "--validation_fraction=0.3",
@@ -263,7 +267,7 @@ def test_flags_override_the_preset(flag_values):
     assert config.training.epochs == 3
     assert config.model.common_units == (64, 32)
     assert config.runtime.jit_compile is False
-    assert config.model.dropout == 0.25
+    assert config.model.text_dropout == 0.25
     assert config.model.encoder_units == ()
     assert config.model.classifier == "shared"
     assert config.data.validation_fraction == 0.3
@@ -276,7 +280,7 @@ def test_flags_override_the_preset(flag_values):
         training={"epochs": 3},
         model={
             "common_units": (64, 32),
-            "dropout": 0.25,
+            "text_dropout": 0.25,
             "encoder_units": (),
             "classifier": "shared",
         },

@@ -204,9 +204,10 @@ def _autoencoder_shapes(common_dim=4):
         {},
         {"classifier": "shared"},
         {"share_common_layers": False},
-        {"shared_decoder_layers": 1, "dropout": 0.3},
+        {"shared_decoder_layers": 1, "image_dropout": 0.3, "common_dropout": 0.1},
         {"decoder_units": ()},
         {"encoder_units": (), "share_common_layers": False},
+        {"linear_common_output": True, "common_dropout": 0.2},
     ],
     ids=[
         "default",
@@ -215,6 +216,7 @@ def _autoencoder_shapes(common_dim=4):
         "shared_decoder",
         "no_decoder_blocks",
         "unshared_no_encoder",
+        "linear_common_output",
     ],
 )
 def test_cross_modal_autoencoder(kwargs, pair_inputs, tmp_path):
@@ -256,6 +258,18 @@ def test_shared_common_layers_need_equal_sizes_without_encoder():
         _autoencoder(encoder_units=(), share_common_layers=True)
 
 
+def test_linear_common_output_is_an_affine_map_of_the_block_before(pair_inputs):
+    model = _autoencoder(linear_common_output=True)
+    common = np.asarray(model(pair_inputs, training=False)["image_common"])
+    first, last = model.image_common.layers
+    assert isinstance(last, keras.layers.Dense)
+    hidden = np.asarray(
+        first(model.image_encoder(pair_inputs["image"], training=False), training=False)
+    )
+    kernel, bias = (np.asarray(w) for w in last.weights)
+    np.testing.assert_allclose(common, hidden @ kernel + bias, rtol=1e-5, atol=1e-6)
+
+
 # CrossModalEncoder
 
 
@@ -274,25 +288,73 @@ def _norms(outputs):
     }
 
 
-@pytest.mark.parametrize("standardize", [False, True])
-def test_cross_modal_encoder(trained_generator, standardize, pair_inputs, tmp_path):
+@pytest.mark.parametrize(
+    "representation, dim",
+    [("common", 4), ("standardized_common", 4), ("class_probabilities", NUM_CLASSES)],
+)
+def test_cross_modal_encoder(
+    trained_generator, representation, dim, pair_inputs, tmp_path
+):
     generator, images, texts = trained_generator
     layer = run_layer_test(
         lambda: CrossModalEncoder.from_generator(
-            generator, images, texts, standardize=standardize
+            generator, images, texts, representation=representation, temperature=0.5
         ),
         pair_inputs,
-        {"image": (BATCH, 4), "text": (BATCH, 4)},
+        {"image": (BATCH, dim), "text": (BATCH, dim)},
         tmp_path,
     )
     for norms in _norms(layer(pair_inputs)).values():
         np.testing.assert_allclose(norms, 1.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_class_probability_encoder_ranks_by_tempered_classifier_output(
+    trained_generator, multi_label
+):
+    generator, images, texts = trained_generator
+    encoder = CrossModalEncoder.from_generator(
+        generator,
+        images,
+        texts,
+        representation="class_probabilities",
+        temperature=0.25,
+        multi_label=multi_label,
+    )
+    logits = np.asarray(
+        generator({"image": images, "text": texts}, training=False)["text_logits"],
+        np.float64,
+    )
+    scaled = logits / 0.25
+    if multi_label:
+        probabilities = 1.0 / (1.0 + np.exp(-scaled))
+    else:
+        exp = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+        probabilities = exp / exp.sum(axis=1, keepdims=True)
+    expected = probabilities / np.linalg.norm(probabilities, axis=1, keepdims=True)
+    np.testing.assert_allclose(
+        encoder.predict_arrays(texts, "text"), expected, rtol=1e-4, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"representation": "raw"}, "representation"),
+        ({"representation": "standardized_common"}, "statistics"),
+        ({"representation": "class_probabilities", "temperature": 0.0}, "temperature"),
+    ],
+)
+def test_encoder_rejects_inconsistent_arguments(trained_generator, kwargs, message):
+    generator, _, _ = trained_generator
+    with pytest.raises(InvalidInputError, match=message):
+        CrossModalEncoder(generator, **kwargs)
+
+
 def test_encoder_encodes_one_modality_alone(trained_generator, pair_inputs):
     generator, images, texts = trained_generator
     encoder = CrossModalEncoder.from_generator(
-        generator, images, texts, standardize=False
+        generator, images, texts, representation="common"
     )
     outputs = encoder({"text": pair_inputs["text"]})
     assert set(outputs) == {"text"}
@@ -306,7 +368,7 @@ def test_encoder_without_standardization_normalizes_the_common_representation(
 ):
     generator, images, texts = trained_generator
     encoder = CrossModalEncoder.from_generator(
-        generator, images, texts, standardize=False
+        generator, images, texts, representation="common"
     )
     common = np.asarray(
         generator({"image": images, "text": texts}, training=False)["image_common"]
@@ -321,7 +383,7 @@ def test_standardized_encoder_centres_the_training_pairs(trained_generator):
     generator, images, texts = trained_generator
     # A batch size that does not divide the data exercises the batching too.
     encoder = CrossModalEncoder.from_generator(
-        generator, images, texts, standardize=True, batch_size=7
+        generator, images, texts, representation="standardized_common", batch_size=7
     )
     outputs = generator({"image": images, "text": texts}, training=False)
     for modality, inputs in (("image", images), ("text", texts)):
@@ -349,7 +411,7 @@ def test_encoder_keeps_an_unshared_generators_text_common_weights():
     generator.text_common.set_weights(trained)
     expected = np.asarray(generator.encode(texts, "text", training=False)[1])
 
-    CrossModalEncoder.from_generator(generator, images, texts, standardize=False)
+    CrossModalEncoder.from_generator(generator, images, texts, representation="common")
 
     for before, after in zip(trained, generator.text_common.get_weights(), strict=True):
         np.testing.assert_array_equal(after, before)

@@ -42,7 +42,13 @@ class CrossModalAutoencoder(keras.Model):
             modalities. Defaults to 0.
         classifier: `"per_modality"` or `"shared"`. Defaults to
             `"per_modality"`.
-        dropout: Dropout rate of the encoder and common blocks. Defaults to 0.
+        image_dropout: Dropout rate of the image encoder blocks. Defaults to 0.
+        text_dropout: Dropout rate of the text encoder blocks. Defaults to 0.
+        common_dropout: Dropout rate of the common blocks. Defaults to 0.
+        linear_common_output: Make the last common block a plain `Dense`
+            layer, so that the common representation is a linear map of the
+            layer before (no normalisation, activation or dropout). Defaults
+            to `False`.
         leaky_relu_slope: Negative slope of the LeakyReLUs. Defaults to 0.2.
         seed: Seed of the dropout masks. Defaults to `None`.
         **kwargs: Base model arguments.
@@ -71,7 +77,10 @@ class CrossModalAutoencoder(keras.Model):
         decoder_units=(1024,),
         shared_decoder_layers=0,
         classifier="per_modality",
-        dropout=0.0,
+        image_dropout=0.0,
+        text_dropout=0.0,
+        common_dropout=0.0,
+        linear_common_output=False,
         leaky_relu_slope=0.2,
         seed=None,
         **kwargs,
@@ -92,25 +101,37 @@ class CrossModalAutoencoder(keras.Model):
         self.decoder_units = tuple(decoder_units)
         self.shared_decoder_layers = shared_decoder_layers
         self.classifier = classifier
-        self.dropout = dropout
+        self.image_dropout = image_dropout
+        self.text_dropout = text_dropout
+        self.common_dropout = common_dropout
+        self.linear_common_output = linear_common_output
         self.leaky_relu_slope = leaky_relu_slope
         self.seed = seed
 
         block = {"leaky_relu_slope": leaky_relu_slope}
-        encoding_block = {**block, "dropout": dropout, "seed": seed}
         self.image_trunk = image_trunk
         self.text_trunk = text_trunk
         self.image_encoder = dense_stack(
-            encoder_units, name="image_encoder", **encoding_block
+            encoder_units,
+            name="image_encoder",
+            dropout=image_dropout,
+            seed=seed,
+            **block,
         )
         self.text_encoder = dense_stack(
-            encoder_units, name="text_encoder", **encoding_block
+            encoder_units, name="text_encoder", dropout=text_dropout, seed=seed, **block
         )
-        self.image_common = dense_stack(common_units, name="common", **encoding_block)
+        common = {
+            "linear_output": linear_common_output,
+            "dropout": common_dropout,
+            "seed": seed,
+            **block,
+        }
+        self.image_common = dense_stack(common_units, name="common", **common)
         self.text_common = (
             self.image_common
             if share_common_layers
-            else dense_stack(common_units, name="text_common", **encoding_block)
+            else dense_stack(common_units, name="text_common", **common)
         )
         shared, own = (
             decoder_units[:shared_decoder_layers],
@@ -219,7 +240,10 @@ class CrossModalAutoencoder(keras.Model):
             "decoder_units": self.decoder_units,
             "shared_decoder_layers": self.shared_decoder_layers,
             "classifier": self.classifier,
-            "dropout": self.dropout,
+            "image_dropout": self.image_dropout,
+            "text_dropout": self.text_dropout,
+            "common_dropout": self.common_dropout,
+            "linear_common_output": self.linear_common_output,
             "leaky_relu_slope": self.leaky_relu_slope,
             "seed": self.seed,
         }

@@ -84,20 +84,21 @@ class DenseBlock(keras.layers.Layer):
         }
 
 
-def dense_stack(units, *, name, **block_kwargs):
+def dense_stack(units, *, name, linear_output=False, **block_kwargs):
     """Returns a `keras.Sequential` of `DenseBlock`s, or an identity if empty.
 
     Args:
         units: Sequence of block sizes, input side first.
         name: Name of the stack; blocks are named `{name}_{i}`.
+        linear_output: Make the last block a plain `Dense` layer (no
+            normalisation, activation or dropout). Defaults to `False`.
         **block_kwargs: Passed to every `DenseBlock`.
     """
     if not units:
         return keras.layers.Identity(name=name)
-    return keras.Sequential(
-        [
-            DenseBlock(u, name=f"{name}_{i}", **block_kwargs)
-            for i, u in enumerate(units)
-        ],
-        name=name,
-    )
+    blocks = [
+        DenseBlock(u, name=f"{name}_{i}", **block_kwargs) for i, u in enumerate(units)
+    ]
+    if linear_output:
+        blocks[-1] = keras.layers.Dense(units[-1], name=f"{name}_{len(units) - 1}")
+    return keras.Sequential(blocks, name=name)

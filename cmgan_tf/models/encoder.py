@@ -4,36 +4,81 @@ import keras
 import numpy as np
 from keras import ops
 
+from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.autoencoder import MODALITIES
+
+REPRESENTATIONS = ("common", "standardized_common", "class_probabilities")
 
 
 @keras.saving.register_keras_serializable(package="cmgan_tf")
 class CrossModalEncoder(keras.Model):
-    """Maps images and texts to L2-normalised common representations.
+    """Maps images and texts to L2-normalised representations for retrieval.
 
-    The encoding half of a trained `CrossModalAutoencoder`, followed by an
-    optional per-modality standardisation of the common representation (with
-    statistics of the training pairs) and L2 normalisation, so that a dot
-    product is the cosine similarity that retrieval ranks by. Everything is in
-    the graph: the encoder takes the same inputs as the generator.
+    The encoding half of a trained `CrossModalAutoencoder`, followed by one of
+    three retrieval representations (`REPRESENTATIONS`) and L2 normalisation,
+    so that a dot product is the cosine similarity that retrieval ranks by:
+
+    - `"common"`: the common representation `s`, as in the paper;
+    - `"standardized_common"`: `s` standardised per dimension with statistics
+      of the training pairs (the authors' evaluation standardises too, with
+      test statistics);
+    - `"class_probabilities"`: the semantic classifier's class probabilities
+      of `s`, softmax (sigmoid for multi-label data) of `logits / temperature`.
+      The classifier is a linear map of `s` trained on both modalities, so
+      this is `s` projected onto the directions that separate classes; a low
+      temperature sharpens it towards the predicted class.
+
+    Everything is in the graph: the encoder takes the generator's inputs.
 
     Args:
         generator: A trained `CrossModalAutoencoder`.
-        statistics: `None` for no standardisation, or a dict with
-            `image_mean`, `image_variance`, `text_mean`, `text_variance`, each
-            `(common_dim,)`.
+        representation: One of `REPRESENTATIONS`. Defaults to `"common"`.
+        statistics: For `"standardized_common"`, a dict with `image_mean`,
+            `image_variance`, `text_mean`, `text_variance`, each
+            `(common_dim,)`; otherwise `None`.
+        temperature: Softmax temperature of `"class_probabilities"`.
+            Defaults to 1.
+        multi_label: Whether items may have several labels (sigmoid instead
+            of softmax). Defaults to `False`.
         **kwargs: Base model arguments.
 
     Call arguments:
         inputs: Dict with `"image"` and/or `"text"` batches.
 
     Returns:
-        Dict with the same keys, each `(batch, common_dim)` with unit L2 norm.
+        Dict with the same keys, each `(batch, dim)` with unit L2 norm, where
+        `dim` is `common_dim`, or `num_classes` for `"class_probabilities"`.
     """
 
-    def __init__(self, generator, statistics=None, **kwargs):
+    def __init__(
+        self,
+        generator,
+        representation="common",
+        statistics=None,
+        temperature=1.0,
+        multi_label=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
+        if representation not in REPRESENTATIONS:
+            raise InvalidInputError(
+                f"`representation` must be one of {', '.join(REPRESENTATIONS)}. "
+                f"Received: representation={representation!r}"
+            )
+        if (representation == "standardized_common") != (statistics is not None):
+            raise InvalidInputError(
+                "`statistics` are required for, and only for, "
+                f"representation='standardized_common'. Received: {representation!r}"
+                f" with{'out' if statistics is None else ''} statistics."
+            )
+        if not temperature > 0:
+            raise InvalidInputError(
+                f"`temperature` must be positive. Received: temperature={temperature!r}"
+            )
         self.generator = generator
+        self.representation = representation
+        self.temperature = float(temperature)
+        self.multi_label = bool(multi_label)
         self.statistics = (
             None
             if statistics is None
@@ -53,47 +98,70 @@ class CrossModalEncoder(keras.Model):
         )
 
     @classmethod
-    def from_generator(cls, generator, images, texts, *, standardize, batch_size=1024):
-        """Builds an encoder, fitting the standardisation on training pairs.
+    def from_generator(
+        cls,
+        generator,
+        images,
+        texts,
+        *,
+        representation="common",
+        temperature=1.0,
+        multi_label=False,
+        batch_size=1024,
+    ):
+        """Builds an encoder, fitting any standardisation on training pairs.
 
         Args:
             generator: A trained `CrossModalAutoencoder`.
             images: `(n, ...)` training image inputs.
             texts: `(n, ...)` training text inputs.
-            standardize: Whether to standardise the common representations.
+            representation: One of `REPRESENTATIONS`.
+            temperature: Softmax temperature of `"class_probabilities"`.
+            multi_label: Whether items may have several labels.
             batch_size: Inference batch size.
 
         Returns:
-            A `CrossModalEncoder`.
+            A built `CrossModalEncoder`.
         """
-        shapes = {"image": (None, *images.shape[1:]), "text": (None, *texts.shape[1:])}
-        if not standardize:
-            encoder = cls(generator)
-            encoder.build(shapes)
-            return encoder
-        statistics = {}
-        for modality, inputs in (("image", images), ("text", texts)):
-            common = _in_batches(
-                lambda x, m=modality: generator.encode(x, m)[1], inputs, batch_size
-            )
-            statistics[f"{modality}_mean"] = common.mean(axis=0)
-            # A dimension that is constant on the training pairs carries no
-            # ranking information; a floor keeps it from dividing by zero.
-            statistics[f"{modality}_variance"] = np.maximum(common.var(axis=0), 1e-6)
-        encoder = cls(generator, statistics)
-        encoder.build(shapes)
+        statistics = None
+        if representation == "standardized_common":
+            statistics = {}
+            for modality, inputs in (("image", images), ("text", texts)):
+                common = _in_batches(
+                    lambda x, m=modality: generator.encode(x, m)[1], inputs, batch_size
+                )
+                statistics[f"{modality}_mean"] = common.mean(axis=0)
+                # A dimension that is constant on the training pairs carries
+                # no ranking information; a floor keeps it from dividing by 0.
+                statistics[f"{modality}_variance"] = np.maximum(
+                    common.var(axis=0), 1e-6
+                )
+        encoder = cls(
+            generator,
+            representation=representation,
+            statistics=statistics,
+            temperature=temperature,
+            multi_label=multi_label,
+        )
+        encoder.build(
+            {"image": (None, *images.shape[1:]), "text": (None, *texts.shape[1:])}
+        )
         return encoder
 
     def encode(self, inputs, modality):
-        """Returns `(batch, common_dim)` unit-norm representations of one modality.
+        """Returns `(batch, dim)` unit-norm representations of one modality.
 
         Args:
             inputs: A batch of `modality` inputs.
             modality: `"image"` or `"text"`.
         """
         _, common = self.generator.encode(inputs, modality, training=False)
-        if self.standardizations:
+        if self.representation == "standardized_common":
             common = self.standardizations[modality](common)
+        elif self.representation == "class_probabilities":
+            logits = getattr(self.generator, f"{modality}_classifier")(common)
+            scaled = logits / self.temperature
+            common = ops.sigmoid(scaled) if self.multi_label else ops.softmax(scaled)
         return common / ops.maximum(ops.norm(common, axis=-1, keepdims=True), 1e-12)
 
     def encode_image(self, images):
@@ -130,6 +198,9 @@ class CrossModalEncoder(keras.Model):
         return {
             **super().get_config(),
             "generator": keras.saving.serialize_keras_object(self.generator),
+            "representation": self.representation,
+            "temperature": self.temperature,
+            "multi_label": self.multi_label,
             "statistics": None
             if self.statistics is None
             else {k: v.tolist() for k, v in self.statistics.items()},

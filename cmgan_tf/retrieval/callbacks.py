@@ -3,7 +3,6 @@
 import keras
 from absl import logging
 
-from cmgan_tf.models.encoder import CrossModalEncoder
 from cmgan_tf.retrieval.evaluation import evaluate_encoder
 
 
@@ -15,26 +14,21 @@ class RetrievalValidation(keras.callbacks.Callback):
     through the callbacks in order.
 
     Args:
-        train_split: Training `PairedSplit`, for the standardisation statistics
-            of the common representations.
         validation_split: The `PairedSplit` scored.
-        standardize: Whether the representations are standardised, as in the
-            final encoder.
+        build_encoder: Callable from the model's generator to the
+            `CrossModalEncoder` that will be exported, so that the epoch is
+            chosen on the representation that retrieval will rank, e.g.
+            `functools.partial(CrossModalEncoder.from_generator, images=...,
+            texts=..., representation=...)`.
     """
 
-    def __init__(self, train_split, validation_split, *, standardize):
+    def __init__(self, validation_split, build_encoder):
         super().__init__()
-        self.train_split = train_split
         self.validation_split = validation_split
-        self.standardize = standardize
+        self.build_encoder = build_encoder
 
     def on_epoch_end(self, epoch, logs=None):
-        encoder = CrossModalEncoder.from_generator(
-            self.model.generator,
-            self.train_split.images,
-            self.train_split.texts,
-            standardize=self.standardize,
-        )
+        encoder = self.build_encoder(self.model.generator)
         scores = evaluate_encoder(encoder, self.validation_split, k_values=())
         if logs is not None:
             logs.update({f"val_{name}": value for name, value in scores.items()})

@@ -38,7 +38,10 @@ def build_generator(config, train_split):
         decoder_units=model.decoder_units,
         shared_decoder_layers=model.shared_decoder_layers,
         classifier=model.classifier,
-        dropout=model.dropout,
+        image_dropout=model.image_dropout,
+        text_dropout=model.text_dropout,
+        common_dropout=model.common_dropout,
+        linear_common_output=model.linear_common_output,
         leaky_relu_slope=model.leaky_relu_slope,
         seed=config.training.seed,
         name="generator",
@@ -99,6 +102,10 @@ def build_cmgan(config, train_split, multi_label):
 def build_optimizers(training, steps_per_epoch):
     """Returns `(d_optimizer, g_optimizer)`: Adam with step learning-rate decay.
 
+    The generator's optimizer also applies `weight_decay` and, with a positive
+    `ema_momentum`, keeps a moving average of the generator's weights (see
+    `GeneratorWeightAveraging`).
+
     The rate is multiplied by `lr_decay_rate` every `lr_decay_epochs` epochs,
     as in the authors' code. The generator's optimizer takes
     `generator_steps` updates per batch, so its decay counts those.
@@ -108,7 +115,7 @@ def build_optimizers(training, steps_per_epoch):
         steps_per_epoch: Batches per epoch.
     """
 
-    def adam(updates_per_batch, weight_decay):
+    def adam(updates_per_batch, weight_decay=0.0, ema_momentum=0.0):
         schedule = keras.optimizers.schedules.ExponentialDecay(
             training.learning_rate,
             decay_steps=steps_per_epoch * updates_per_batch * training.lr_decay_epochs,
@@ -116,10 +123,16 @@ def build_optimizers(training, steps_per_epoch):
             staircase=True,
         )
         return keras.optimizers.Adam(
-            schedule, beta_1=training.beta_1, weight_decay=weight_decay or None
+            schedule,
+            beta_1=training.beta_1,
+            weight_decay=weight_decay or None,
+            use_ema=ema_momentum > 0,
+            ema_momentum=ema_momentum or 0.99,
         )
 
-    return adam(1, 0.0), adam(training.generator_steps, training.weight_decay)
+    return adam(1), adam(
+        training.generator_steps, training.weight_decay, training.ema_momentum
+    )
 
 
 def make_strategy(name):
