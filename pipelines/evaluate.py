@@ -1,7 +1,7 @@
 r"""Scores a trained CM-GAN on its dataset's test split.
 
-Prints the MAP table and writes it as JSON (`evaluation.json` in --model_dir,
-or --output).
+Prints the MAP table and writes the scores as JSON to `evaluation.json` in
+--model_dir.
 
 Example:
     cmgan-evaluate --model_dir=/tmp/run1

@@ -229,3 +229,27 @@ def test_xla_compiles_the_steps_under_mirrored_strategy(npz_dataset, tmp_path, x
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replicas 2" in result.stdout
     assert (marker in result.stderr) == (xla == "on")
+
+
+def test_wikipedia_preset_trains_and_exports_its_averaged_encoder(
+    npz_dataset, tmp_path
+):
+    config = preset("wikipedia").replace(
+        data={"dataset": "npz", "data_dir": str(npz_dataset)},
+        # Few steps per epoch: a shorter average than the preset's 0.99 lets
+        # the averaged weights catch up within a few epochs.
+        training={"epochs": 8, "batch_size": 32, "ema_momentum": 0.9},
+        runtime={"model_dir": str(tmp_path / "run"), "verbose": 0},
+    )
+    metrics = experiment.train(config)
+    # Four balanced classes: chance MAP is about 0.25.
+    assert metrics["validation"]["map_mean"] > 0.7, metrics["history"]
+    _, encoder = experiment.load_run(config.runtime.model_dir)
+    assert encoder.representation == "class_probabilities"
+    assert encoder.temperature == 0.25
+    # The exported encoder is the averaged generator of the best epoch: it
+    # scores what that epoch's validation scored.
+    best = metrics["best_epoch"] - 1
+    assert metrics["validation"]["map_mean"] == pytest.approx(
+        metrics["history"]["val_map_mean"][best], abs=1e-6
+    )
