@@ -17,6 +17,9 @@ setuptools.setup(
         "keras>=3.15,<4",
         "tensorboard>=2.20",
         "tensorflow-datasets>=4.9.10",
+        # tensorflow-datasets imports it to build a dataset but does not
+        # declare it (4.9.10).
+        "importlib_resources>=6",
         "numpy>=1.26",
         "scipy>=1.11",
         "absl-py>=2.1",
