@@ -32,14 +32,14 @@ def test_same_seed_same_pairs_other_seed_other_pairs():
     a, b = generate_shapes_split(20, seed=3), generate_shapes_split(20, seed=3)
     c = generate_shapes_split(20, seed=4)
     np.testing.assert_array_equal(a.images, b.images)
-    assert list(a.captions) == list(b.captions)
+    assert list(a.texts) == list(b.texts)
     assert not np.array_equal(a.images, c.images)
-    assert list(a.captions) != list(c.captions)
+    assert list(a.texts) != list(c.texts)
 
 
 def test_shapes_dtypes_and_every_class_present(split):
     assert split.images.shape == (800, 32, 32, 3) and split.images.dtype == np.uint8
-    assert split.captions.shape == (800,) and split.captions.dtype.kind == "U"
+    assert split.texts.shape == (800,) and split.texts.dtype.kind == "U"
     assert split.labels.shape == (800, len(CLASS_NAMES))
     np.testing.assert_array_equal(split.labels.sum(1), 1.0)
     assert set(split.labels.argmax(1)) == set(range(len(CLASS_NAMES)))
@@ -48,7 +48,7 @@ def test_shapes_dtypes_and_every_class_present(split):
 
 def test_label_is_the_class_of_the_captions_large_shape(split):
     colours, kinds = _lookup(COLOUR_WORDS), _lookup(SHAPE_WORDS)
-    for caption, label in zip(split.captions, split.labels.argmax(1), strict=True):
+    for caption, label in zip(split.texts, split.labels.argmax(1), strict=True):
         words = caption.replace("round blob", "round_blob").split()
         start = next(i for i, w in enumerate(words) if w in LARGE_WORDS)
         colour = colours[words[start + 1]]
@@ -81,7 +81,7 @@ def test_mean_colour_does_not_give_the_class_away(split):
 def test_every_caption_names_two_colours_and_two_kinds(split):
     # So a bag of words cannot tell which shape is the large one.
     colours, kinds = _lookup(COLOUR_WORDS), _lookup(SHAPE_WORDS)
-    for caption in split.captions:
+    for caption in split.texts:
         words = caption.replace("round blob", "round_blob").split()
         named_colours = {colours[w] for w in words if w in colours}
         named_kinds = {

@@ -22,7 +22,7 @@ def test_builder_round_trips_the_generated_pairs(tmp_path):
     )
     by_key = {
         (c, expected.images[i].tobytes()): int(expected.labels[i].argmax())
-        for i, c in enumerate(expected.captions)
+        for i, c in enumerate(expected.texts)
     }
     assert len(examples) == 200
     for example in examples:

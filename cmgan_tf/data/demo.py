@@ -9,10 +9,9 @@ every caption holds two colours and two kinds, so a bag of words cannot tell
 which pair is the large one; only the word order around "large"/"small" can.
 """
 
-import dataclasses
-
 import numpy as np
 
+from cmgan_tf.data.raw import ImageCaptionSplit
 from cmgan_tf.errors import InvalidInputError
 
 SHAPES = ("circle", "square", "triangle", "diamond")
@@ -40,26 +39,6 @@ LARGE_WORDS = ("large", "big", "huge")
 SMALL_WORDS = ("small", "tiny", "little")
 _JOINERS = ("next to", "beside", "near", "and")
 _OPENINGS = ("", "a picture of ", "there is ", "this image shows ")
-
-
-@dataclasses.dataclass(frozen=True)
-class ImageCaptionSplit:
-    """Raw image-caption pairs with labels.
-
-    Attributes:
-        images: `(n, size, size, 3)` uint8 images.
-        captions: `(n,)` array of `str` captions.
-        labels: `(n, num_classes)` float32 one-hot labels.
-    """
-
-    images: np.ndarray
-    captions: np.ndarray
-    labels: np.ndarray
-
-    @property
-    def num_pairs(self):
-        """Number of image-caption pairs."""
-        return len(self.captions)
 
 
 def _mask(kind, size, centre, radius):
@@ -171,6 +150,6 @@ def generate_shapes_split(num_pairs, *, image_size=32, seed=0):
     )
     return ImageCaptionSplit(
         images=np.stack(images),
-        captions=np.asarray(captions, dtype=str),
+        texts=np.asarray(captions, dtype=str),
         labels=np.eye(len(CLASS_NAMES), dtype=np.float32)[list(labels)],
     )

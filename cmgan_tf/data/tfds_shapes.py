@@ -83,7 +83,7 @@ class CmganShapes(tfds.core.GeneratorBasedBuilder):
                 index,
                 {
                     "image": split.images[index],
-                    "caption": str(split.captions[index]),
+                    "caption": str(split.texts[index]),
                     "label": int(split.labels[index].argmax()),
                 },
             )
