@@ -10,6 +10,7 @@ from cmgan_tf.data import (
     DATASETS,
     WIKIPEDIA_CLASS_NAMES,
     CrossModalDataset,
+    ImageCaptionSplit,
     PairedSplit,
     dataset_names,
     labels_from_class_ids,
@@ -468,9 +469,12 @@ def test_cross_modal_dataset_checks_agreement():
     small = _split([0, 1, 0])
     wider = PairedSplit(np.ones((2, 4)), np.ones((2, 2)), np.eye(2))
     with pytest.raises(
-        InvalidInputError, match="image_dim. Received 3 for train and 4"
+        InvalidInputError, match=r"image_shape. Received \(3,\) for train and \(4,\)"
     ):
         CrossModalDataset("toy", small, wider, multi_label=False)
+    raw = ImageCaptionSplit(np.zeros((2, 8, 8, 3), np.uint8), ["a", "b"], np.eye(2))
+    with pytest.raises(InvalidInputError, match="splits of one kind"):
+        CrossModalDataset("toy", small, raw, multi_label=False)
     more_classes = _split([0, 1, 2])
     with pytest.raises(InvalidInputError, match="num_classes"):
         CrossModalDataset("toy", small, more_classes, multi_label=False)

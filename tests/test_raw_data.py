@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cmgan_tf.data.raw import ImageCaptionSplit
+from cmgan_tf.data import ImageCaptionSplit, train_validation_split
 from cmgan_tf.errors import InvalidInputError
 
 
@@ -67,3 +67,18 @@ def test_utf8_bytes_are_decoded_and_arrays_are_read_only():
 def test_bad_pairs_are_rejected_with_the_problem_named(kwargs, message):
     with pytest.raises(InvalidInputError, match=message):
         _split(**kwargs)
+
+
+def test_validation_split_keeps_raw_pairs_together():
+    images = np.arange(10 * 8 * 8 * 3).reshape(10, 8, 8, 3) % 256
+    texts = [f"caption {i}" for i in range(10)]
+    labels = np.eye(2)[[0, 1] * 5]
+    split = ImageCaptionSplit(images.astype(np.uint8), texts, labels)
+    train, validation = train_validation_split(split, 0.2, seed=0)
+    assert isinstance(train, ImageCaptionSplit)
+    assert (train.num_pairs, validation.num_pairs) == (8, 2)
+    for part in (train, validation):
+        for image, text in zip(part.images, part.texts, strict=True):
+            index = int(text.split()[1])
+            np.testing.assert_array_equal(image, split.images[index])
+    assert {*train.texts, *validation.texts} == set(texts)

@@ -1,7 +1,8 @@
-"""Cross-modal datasets: validated paired features, loaders and splits."""
+"""Cross-modal datasets: validated pairs, loaders and splits."""
 
 from cmgan_tf.data.dataset import (
     CrossModalDataset,
+    ImageCaptionSplit,
     PairedSplit,
     labels_from_class_ids,
     labels_from_multi_hot,
@@ -19,6 +20,7 @@ __all__ = [
     "DATASETS",
     "WIKIPEDIA_CLASS_NAMES",
     "CrossModalDataset",
+    "ImageCaptionSplit",
     "PairedSplit",
     "dataset_names",
     "labels_from_class_ids",

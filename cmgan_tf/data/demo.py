@@ -11,7 +11,7 @@ which pair is the large one; only the word order around "large"/"small" can.
 
 import numpy as np
 
-from cmgan_tf.data.raw import ImageCaptionSplit
+from cmgan_tf.data.dataset import ImageCaptionSplit
 from cmgan_tf.errors import InvalidInputError
 
 SHAPES = ("circle", "square", "triangle", "diamond")

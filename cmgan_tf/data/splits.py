@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from cmgan_tf.data.dataset import PairedSplit
+from cmgan_tf.data.dataset import ImageCaptionSplit, PairedSplit
 from cmgan_tf.errors import InvalidInputError
 
 
@@ -18,18 +18,18 @@ def train_validation_split(split, validation_fraction, seed):
     split uniformly at random. Both parts keep the original row order.
 
     Args:
-        split: `PairedSplit` of `n` pairs.
+        split: `PairedSplit` or `ImageCaptionSplit` of `n` pairs.
         validation_fraction: float in (0, 1); `round(validation_fraction * n)`
             pairs go to validation.
         seed: int >= 0. The same seed gives the same split.
 
     Returns:
-        Tuple `(train, validation)` of `PairedSplit`, of
+        Tuple `(train, validation)` of splits of the same type, of
         `n - round(validation_fraction * n)` and
         `round(validation_fraction * n)` pairs.
 
     Raises:
-        InvalidInputError: If `split` is not a `PairedSplit`,
+        InvalidInputError: If `split` is not a split,
             `validation_fraction` is not in (0, 1) or leaves either part
             empty, `seed` is not an int >= 0, or validation cannot take that
             many pairs while every class keeps one in train.
@@ -41,9 +41,10 @@ def train_validation_split(split, validation_fraction, seed):
     >>> fit.num_pairs, validation.num_pairs
     (1956, 217)
     """
-    if not isinstance(split, PairedSplit):
+    if not isinstance(split, PairedSplit | ImageCaptionSplit):
         raise InvalidInputError(
-            f"`split` must be a PairedSplit. Received type {type(split).__name__}."
+            "`split` must be a PairedSplit or an ImageCaptionSplit. Received "
+            f"type {type(split).__name__}."
         )
     if (
         isinstance(validation_fraction, bool)
@@ -113,4 +114,4 @@ def _stratified_indices(class_ids, num_validation, rng):
 
 def _subset(split, mask):
     """Return the pairs of `split` where `mask` is True, in their order."""
-    return PairedSplit(split.images[mask], split.texts[mask], split.labels[mask])
+    return type(split)(split.images[mask], split.texts[mask], split.labels[mask])
