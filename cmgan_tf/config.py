@@ -147,6 +147,18 @@ class ModelConfig:
             `"class_probabilities"`, the semantic classifier's probabilities
             of the common representation (see `CrossModalEncoder`).
         temperature: Softmax temperature of `"class_probabilities"`.
+        image_filters: Raw images only: filters of the convolutional image
+            trunk's VGG-style blocks, input side first.
+        image_trunk_units: Raw images only: size of the image trunk's output.
+        vocabulary_size: Raw texts only: token ids, padding and
+            out-of-vocabulary included; the most frequent training tokens
+            get the others.
+        sequence_length: Raw texts only: tokens per caption; longer captions
+            are truncated, shorter ones padded.
+        embedding_dim: Raw texts only: size of the word embeddings.
+        text_window_sizes: Raw texts only: window sizes of the word CNN's
+            parallel convolutions.
+        text_filters: Raw texts only: filters per window size.
     """
 
     encoder_units: tuple[int, ...] = (1024,)
@@ -165,6 +177,13 @@ class ModelConfig:
     inter_discriminator_units: tuple[int, ...] = (512,)
     representation: str = "standardized_common"
     temperature: float = 1.0
+    image_filters: tuple[int, ...] = (32, 64, 128)
+    image_trunk_units: int = 256
+    vocabulary_size: int = 2000
+    sequence_length: int = 24
+    embedding_dim: int = 64
+    text_window_sizes: tuple[int, ...] = (2, 3, 4)
+    text_filters: int = 64
 
     def __post_init__(self):
         _require_units("encoder_units", self.encoder_units)
@@ -172,6 +191,16 @@ class ModelConfig:
         _require_units("decoder_units", self.decoder_units)
         _require_units("intra_discriminator_units", self.intra_discriminator_units)
         _require_units("inter_discriminator_units", self.inter_discriminator_units)
+        _require_units("image_filters", self.image_filters, allow_empty=False)
+        _require_units("text_window_sizes", self.text_window_sizes, allow_empty=False)
+        _require_positive_int(
+            self,
+            "image_trunk_units",
+            "vocabulary_size",
+            "sequence_length",
+            "embedding_dim",
+            "text_filters",
+        )
         _require(
             isinstance(self.shared_decoder_layers, int)
             and 0 <= self.shared_decoder_layers <= len(self.decoder_units),

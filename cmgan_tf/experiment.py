@@ -31,7 +31,12 @@ from cmgan_tf.models.encoder import CrossModalEncoder
 from cmgan_tf.retrieval.callbacks import RetrievalValidation
 from cmgan_tf.retrieval.evaluation import evaluate_encoder
 from cmgan_tf.training.averaging import GeneratorWeightAveraging
-from cmgan_tf.training.builder import build_cmgan, build_optimizers, make_strategy
+from cmgan_tf.training.builder import (
+    build_cmgan,
+    build_optimizers,
+    build_text_vectorizer,
+    make_strategy,
+)
 
 CONFIG_FILE = "config.json"
 BEST_WEIGHTS_FILE = "best.weights.h5"
@@ -117,14 +122,16 @@ def train(config, *, overwrite=False):
         strategy.num_replicas_in_sync,
         "on" if config.runtime.jit_compile else "off",
     )
+    text_vectorizer = build_text_vectorizer(config, train_split)
     batches = training_dataset(
         train_split,
         config.training.batch_size,
         config.training.seed,
         num_replicas=strategy.num_replicas_in_sync,
+        text_vectorizer=text_vectorizer,
     )
     with strategy.scope():
-        cmgan = build_cmgan(config, train_split, dataset.multi_label)
+        cmgan = build_cmgan(config, train_split, dataset.multi_label, text_vectorizer)
         d_optimizer, g_optimizer = build_optimizers(
             config.training, train_split.num_pairs // config.training.batch_size
         )
@@ -142,6 +149,7 @@ def train(config, *, overwrite=False):
         representation=config.model.representation,
         temperature=config.model.temperature,
         multi_label=dataset.multi_label,
+        text_vectorizer=text_vectorizer,
     )
     best_weights = os.path.join(model_dir, BEST_WEIGHTS_FILE)
     # Averaging first, so that validation and checkpoints see the averages.

@@ -82,3 +82,10 @@ def test_validation_split_keeps_raw_pairs_together():
             index = int(text.split()[1])
             np.testing.assert_array_equal(image, split.images[index])
     assert {*train.texts, *validation.texts} == set(texts)
+
+
+def test_shapes_dataset_is_registered_and_has_no_files():
+    from cmgan_tf.data import load_dataset
+
+    with pytest.raises(InvalidInputError, match="generated, not read"):
+        load_dataset("shapes", "/some/dir")

@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow_datasets as tfds
 
-from cmgan_tf.data import tfds_shapes
-from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
+from cmgan_tf.data import tfds_shapes  # noqa: F401  (registers the builder)
+from cmgan_tf.data.demo import CLASS_NAMES, SPLIT_SEEDS, generate_shapes_split
 
 
 def test_builder_round_trips_the_generated_pairs(tmp_path):
@@ -17,9 +17,7 @@ def test_builder_round_trips_the_generated_pairs(tmp_path):
     examples = list(tfds.as_numpy(builder.as_dataset(split="test")))
     # TFDS may reorder examples; match them to the generator's by caption
     # and image together.
-    expected = generate_shapes_split(
-        200, image_size=32, seed=tfds_shapes._SPLIT_SEEDS["test"]
-    )
+    expected = generate_shapes_split(200, image_size=32, seed=SPLIT_SEEDS["test"])
     by_key = {
         (c, expected.images[i].tobytes()): int(expected.labels[i].argmax())
         for i, c in enumerate(expected.texts)

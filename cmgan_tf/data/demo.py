@@ -11,7 +11,7 @@ which pair is the large one; only the word order around "large"/"small" can.
 
 import numpy as np
 
-from cmgan_tf.data.dataset import ImageCaptionSplit
+from cmgan_tf.data.dataset import CrossModalDataset, ImageCaptionSplit
 from cmgan_tf.errors import InvalidInputError
 
 SHAPES = ("circle", "square", "triangle", "diamond")
@@ -152,4 +152,28 @@ def generate_shapes_split(num_pairs, *, image_size=32, seed=0):
         images=np.stack(images),
         texts=np.asarray(captions, dtype=str),
         labels=np.eye(len(CLASS_NAMES), dtype=np.float32)[list(labels)],
+    )
+
+
+# Fixed per split, so that every run sees the same pairs and train and test
+# never share a generator state. The TFDS builder uses the same seeds.
+SPLIT_SEEDS = {"train": 1, "test": 2}
+
+
+def load_shapes(*, train_pairs=4000, test_pairs=1000, image_size=32):
+    """Returns the shapes dataset as a `CrossModalDataset` of raw pairs.
+
+    Args:
+        train_pairs: Number of training pairs. Defaults to 4000.
+        test_pairs: Number of test pairs. Defaults to 1000.
+        image_size: Side of the images. Defaults to 32.
+    """
+    return CrossModalDataset(
+        "shapes",
+        *(
+            generate_shapes_split(count, image_size=image_size, seed=SPLIT_SEEDS[name])
+            for name, count in (("train", train_pairs), ("test", test_pairs))
+        ),
+        multi_label=False,
+        class_names=CLASS_NAMES,
     )

@@ -1,15 +1,19 @@
-"""tf.data input pipelines over paired splits."""
+"""tf.data input pipelines over paired splits, of features or of raw pairs."""
 
 import tensorflow as tf
 
 from cmgan_tf.errors import InvalidInputError
 
 
-def training_dataset(split, batch_size, seed, *, num_replicas=1):
+def training_dataset(split, batch_size, seed, *, num_replicas=1, text_vectorizer=None):
     """Returns the shuffled, batched training pairs.
 
-    Batches are dicts ready for `CMGAN.train_step`: `image` `(batch, image_dim)`,
-    `text` `(batch, text_dim)` and `labels` `(batch, num_classes)`, all float32.
+    Batches are dicts ready for `CMGAN.train_step`: `image` `(batch,
+    *image_shape)`, `text` `(batch, text_dim)` and `labels` `(batch,
+    num_classes)`. Raw pairs keep their uint8 pixels, and their captions are
+    turned into `(batch, sequence_length)` token ids here by
+    `text_vectorizer`: string operations cannot run inside the XLA-compiled
+    training step.
     The last partial batch is dropped so that every step has the same shape
     (XLA compiles once) and every replica the same share; the order changes each
     epoch, so no pair is left out for good.
@@ -20,6 +24,9 @@ def training_dataset(split, batch_size, seed, *, num_replicas=1):
         seed: Shuffling seed.
         num_replicas: Replicas the batch is split over; must divide
             `batch_size`. Defaults to 1.
+        text_vectorizer: For raw pairs, the adapted
+            `keras.layers.TextVectorization` of the text trunk; `None` for
+            feature vectors.
 
     Returns:
         A `tf.data.Dataset` of dicts.
@@ -41,9 +48,14 @@ def training_dataset(split, batch_size, seed, *, num_replicas=1):
     dataset = tf.data.Dataset.from_tensor_slices(
         {"image": split.images, "text": split.texts, "labels": split.labels}
     )
-    return (
+    dataset = (
         dataset.cache()
         .shuffle(split.num_pairs, seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size, drop_remainder=True)
-        .prefetch(tf.data.AUTOTUNE)
     )
+    if text_vectorizer is not None:
+        dataset = dataset.map(
+            lambda batch: {**batch, "text": text_vectorizer(batch["text"])},
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)

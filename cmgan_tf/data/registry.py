@@ -4,7 +4,7 @@ import os
 import pathlib
 import types
 
-from cmgan_tf.data import loaders
+from cmgan_tf.data import demo, loaders
 from cmgan_tf.errors import InvalidInputError
 
 NPZ_FILE_NAME = "features.npz"
@@ -17,8 +17,19 @@ def _load_npz_file_or_directory(data_dir):
     return loaders.load_npz(data_dir)
 
 
+def _load_shapes(data_dir):
+    """The generated shapes dataset; it has no files, so `data_dir` must be None."""
+    if data_dir is not None:
+        raise InvalidInputError(
+            "Dataset 'shapes' is generated, not read: leave out --data_dir. "
+            f"Received: data_dir={data_dir!r}"
+        )
+    return demo.load_shapes()
+
+
 DATASETS = types.MappingProxyType(
     {
+        "shapes": _load_shapes,
         "wikipedia_classic": loaders.load_wikipedia_classic,
         "dscmr_mat": loaders.load_dscmr_mat,
         "npz": _load_npz_file_or_directory,
@@ -44,7 +55,7 @@ def dataset_names():
 
     Example:
     >>> dataset_names()
-    ('dscmr_mat', 'npz', 'wikipedia_classic')
+    ('dscmr_mat', 'npz', 'shapes', 'wikipedia_classic')
     """
     return tuple(sorted(DATASETS))
 

@@ -9,17 +9,13 @@ import dataclasses
 
 import tensorflow_datasets as tfds
 
-from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
+from cmgan_tf.data.demo import CLASS_NAMES, SPLIT_SEEDS, generate_shapes_split
 
 _DESCRIPTION = """\
 Images of a large and a small coloured shape on a noisy background, with
 captions naming both. The label is the large shape's (kind, colour); see
 `cmgan_tf.data.demo`.
 """
-
-# Fixed per split, so that every build of a configuration holds the same pairs
-# and train and test never share a generator state.
-_SPLIT_SEEDS = {"train": 1, "test": 2}
 
 
 @dataclasses.dataclass
@@ -70,8 +66,8 @@ class CmganShapes(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         config = self.builder_config
         return {
-            "train": self._generate_examples(config.train_pairs, _SPLIT_SEEDS["train"]),
-            "test": self._generate_examples(config.test_pairs, _SPLIT_SEEDS["test"]),
+            "train": self._generate_examples(config.train_pairs, SPLIT_SEEDS["train"]),
+            "test": self._generate_examples(config.test_pairs, SPLIT_SEEDS["test"]),
         }
 
     def _generate_examples(self, num_pairs, seed):

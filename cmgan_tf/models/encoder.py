@@ -28,7 +28,9 @@ class CrossModalEncoder(keras.Model):
       this is `s` projected onto the directions that separate classes; a low
       temperature sharpens it towards the predicted class.
 
-    Everything is in the graph: the encoder takes the generator's inputs.
+    Everything is in the graph: the encoder takes the generator's inputs, and
+    with a `text_vectorizer` it takes raw caption strings, tokenising them
+    before the text trunk.
 
     Args:
         generator: A trained `CrossModalAutoencoder`.
@@ -40,6 +42,9 @@ class CrossModalEncoder(keras.Model):
             Defaults to 1.
         multi_label: Whether items may have several labels (sigmoid instead
             of softmax). Defaults to `False`.
+        text_vectorizer: For a generator with a token-id text trunk, the
+            adapted `keras.layers.TextVectorization` that turns strings into
+            its inputs; `None` when texts are feature vectors.
         **kwargs: Base model arguments.
 
     Call arguments:
@@ -57,6 +62,7 @@ class CrossModalEncoder(keras.Model):
         statistics=None,
         temperature=1.0,
         multi_label=False,
+        text_vectorizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -79,6 +85,7 @@ class CrossModalEncoder(keras.Model):
         self.representation = representation
         self.temperature = float(temperature)
         self.multi_label = bool(multi_label)
+        self.text_vectorizer = text_vectorizer
         self.statistics = (
             None
             if statistics is None
@@ -107,6 +114,7 @@ class CrossModalEncoder(keras.Model):
         representation="common",
         temperature=1.0,
         multi_label=False,
+        text_vectorizer=None,
         batch_size=1024,
     ):
         """Builds an encoder, fitting any standardisation on training pairs.
@@ -118,17 +126,25 @@ class CrossModalEncoder(keras.Model):
             representation: One of `REPRESENTATIONS`.
             temperature: Softmax temperature of `"class_probabilities"`.
             multi_label: Whether items may have several labels.
+            text_vectorizer: Tokeniser of raw texts, or `None`.
             batch_size: Inference batch size.
 
         Returns:
             A built `CrossModalEncoder`.
         """
+        encoder = cls(
+            generator,
+            representation="common",
+            text_vectorizer=text_vectorizer,
+        )
         statistics = None
         if representation == "standardized_common":
             statistics = {}
             for modality, inputs in (("image", images), ("text", texts)):
                 common = _in_batches(
-                    lambda x, m=modality: generator.encode(x, m)[1], inputs, batch_size
+                    lambda x, m=modality: encoder.common_representation(x, m),
+                    inputs,
+                    batch_size,
                 )
                 statistics[f"{modality}_mean"] = common.mean(axis=0)
                 # A dimension that is constant on the training pairs carries
@@ -142,11 +158,23 @@ class CrossModalEncoder(keras.Model):
             statistics=statistics,
             temperature=temperature,
             multi_label=multi_label,
+            text_vectorizer=text_vectorizer,
         )
         encoder.build(
             {"image": (None, *images.shape[1:]), "text": (None, *texts.shape[1:])}
         )
         return encoder
+
+    def common_representation(self, inputs, modality):
+        """Returns the generator's `(batch, common_dim)` common representation.
+
+        Args:
+            inputs: A batch of `modality` inputs (strings for raw texts).
+            modality: `"image"` or `"text"`.
+        """
+        if modality == "text" and self.text_vectorizer is not None:
+            inputs = self.text_vectorizer(inputs)
+        return self.generator.encode(inputs, modality, training=False)[1]
 
     def encode(self, inputs, modality):
         """Returns `(batch, dim)` unit-norm representations of one modality.
@@ -155,7 +183,7 @@ class CrossModalEncoder(keras.Model):
             inputs: A batch of `modality` inputs.
             modality: `"image"` or `"text"`.
         """
-        _, common = self.generator.encode(inputs, modality, training=False)
+        common = self.common_representation(inputs, modality)
         if self.representation == "standardized_common":
             common = self.standardizations[modality](common)
         elif self.representation == "class_probabilities":
@@ -187,7 +215,12 @@ class CrossModalEncoder(keras.Model):
 
     def build(self, input_shape):
         if not self.generator.built:
-            self.generator.build(input_shape)
+            shapes = dict(input_shape)
+            if self.text_vectorizer is not None:
+                shapes["text"] = self.text_vectorizer.compute_output_shape(
+                    shapes["text"]
+                )
+            self.generator.build(shapes)
         for layer in self.standardizations.values():
             layer.build((None, self.generator.common_dim))
 
@@ -201,6 +234,9 @@ class CrossModalEncoder(keras.Model):
             "representation": self.representation,
             "temperature": self.temperature,
             "multi_label": self.multi_label,
+            "text_vectorizer": keras.saving.serialize_keras_object(
+                self.text_vectorizer
+            ),
             "statistics": None
             if self.statistics is None
             else {k: v.tolist() for k, v in self.statistics.items()},
@@ -209,7 +245,8 @@ class CrossModalEncoder(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+        for key in ("generator", "text_vectorizer"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
 
 

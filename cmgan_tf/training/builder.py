@@ -1,4 +1,4 @@
-"""Builds the CM-GAN, its optimizers and its strategy from an `ExperimentConfig`."""
+"""Builds the CM-GAN, its tokeniser, optimizers and strategy from a config."""
 
 import dataclasses
 import functools
@@ -6,31 +6,95 @@ import functools
 import keras
 import tensorflow as tf
 
+from cmgan_tf.data.dataset import ImageCaptionSplit
 from cmgan_tf.models.autoencoder import CrossModalAutoencoder
 from cmgan_tf.models.discriminators import (
     InterModalityDiscriminator,
     IntraModalityDiscriminator,
 )
+from cmgan_tf.models.raw_trunks import (
+    ConvImageTrunk,
+    WordCNNTextTrunk,
+    make_text_vectorizer,
+)
 from cmgan_tf.models.trunks import FeatureTrunk
 from cmgan_tf.training.cmgan import CMGAN
 
 
-def build_generator(config, train_split):
-    """Returns the `CrossModalAutoencoder` for feature inputs.
+def build_text_vectorizer(config, train_split):
+    """Returns the tokeniser of raw captions, adapted on the training texts.
 
     Args:
         config: An `ExperimentConfig`.
-        train_split: The `PairedSplit` the feature statistics are fitted on
-            (training pairs only, never validation or test).
+        train_split: The training split; `None` is returned for feature
+            vectors (a `PairedSplit`).
+    """
+    if not isinstance(train_split, ImageCaptionSplit):
+        return None
+    return make_text_vectorizer(
+        train_split.texts,
+        vocabulary_size=config.model.vocabulary_size,
+        sequence_length=config.model.sequence_length,
+    )
+
+
+def _trunks(config, train_split, text_vectorizer):
+    """Returns `(image_trunk, text_trunk)` for the kind of inputs of the split."""
+    model = config.model
+    if text_vectorizer is None:
+        return (
+            FeatureTrunk.fitted(
+                train_split.images, config.data.image_transform, name="image_trunk"
+            ),
+            FeatureTrunk.fitted(
+                train_split.texts, config.data.text_transform, name="text_trunk"
+            ),
+        )
+    return (
+        ConvImageTrunk(
+            train_split.image_shape[0],
+            filters=model.image_filters,
+            units=model.image_trunk_units,
+            name="image_trunk",
+        ),
+        WordCNNTextTrunk(
+            text_vectorizer.vocabulary_size(),
+            model.sequence_length,
+            embedding_dim=model.embedding_dim,
+            window_sizes=model.text_window_sizes,
+            filters_per_window=model.text_filters,
+            name="text_trunk",
+        ),
+    )
+
+
+def input_shapes(config, train_split):
+    """Returns the generator's input shapes, token ids for raw captions."""
+    text = (
+        (None, config.model.sequence_length)
+        if isinstance(train_split, ImageCaptionSplit)
+        else (None, *train_split.text_shape)
+    )
+    return {"image": (None, *train_split.image_shape), "text": text}
+
+
+def build_generator(config, train_split, text_vectorizer=None):
+    """Returns the `CrossModalAutoencoder` for the split's kind of inputs.
+
+    Feature vectors get `FeatureTrunk`s standardised with training statistics;
+    raw pairs get a `ConvImageTrunk` and a `WordCNNTextTrunk`.
+
+    Args:
+        config: An `ExperimentConfig`.
+        train_split: The training split the trunks are fitted on (training
+            pairs only, never validation or test).
+        text_vectorizer: From `build_text_vectorizer`, for raw pairs.
     """
     model = config.model
+    image_trunk, text_trunk = _trunks(config, train_split, text_vectorizer)
     return CrossModalAutoencoder(
-        image_trunk=FeatureTrunk.fitted(
-            train_split.images, config.data.image_transform, name="image_trunk"
-        ),
-        text_trunk=FeatureTrunk.fitted(
-            train_split.texts, config.data.text_transform, name="text_trunk"
-        ),
+        image_trunk=image_trunk,
+        text_trunk=text_trunk,
         num_classes=train_split.num_classes,
         encoder_units=model.encoder_units,
         common_units=model.common_units,
@@ -48,13 +112,14 @@ def build_generator(config, train_split):
     )
 
 
-def build_cmgan(config, train_split, multi_label):
+def build_cmgan(config, train_split, multi_label, text_vectorizer=None):
     """Returns a built `CMGAN` with the discriminators its loss weights need.
 
     Args:
         config: An `ExperimentConfig`.
-        train_split: The training `PairedSplit`.
+        train_split: The training split.
         multi_label: Whether items may have several labels.
+        text_vectorizer: From `build_text_vectorizer`, for raw pairs.
     """
     model, weights = config.model, config.loss
     slope = model.leaky_relu_slope
@@ -80,7 +145,7 @@ def build_cmgan(config, train_split, multi_label):
                 )
             )
     cmgan = CMGAN(
-        build_generator(config, train_split),
+        build_generator(config, train_split, text_vectorizer),
         loss_weights={
             f.name.removesuffix("_weight"): getattr(weights, f.name)
             for f in dataclasses.fields(weights)
@@ -90,12 +155,7 @@ def build_cmgan(config, train_split, multi_label):
         name="cmgan",
         **discriminators,
     )
-    cmgan.build(
-        {
-            "image": (None, train_split.images.shape[1]),
-            "text": (None, train_split.texts.shape[1]),
-        }
-    )
+    cmgan.build(input_shapes(config, train_split))
     return cmgan
 
 
