@@ -506,6 +506,19 @@ PRESETS = {
         loss=LossConfig(intra_adversarial_weight=0.0, pair_distance_weight=0.03),
         training=TrainingConfig(epochs=40, generator_steps=1, ema_momentum=0.99),
     ),
+    # The generated shapes dataset from pixels and captions, in a minute or two
+    # on a CPU: the paper's structure (per-modality classifiers, both
+    # adversarial games) at a smaller size.
+    "shapes": ExperimentConfig(
+        data=DataConfig(dataset="shapes"),
+        model=ModelConfig(
+            encoder_units=(512,),
+            common_units=(256,),
+            decoder_units=(512,),
+            image_filters=(16, 32, 64),
+        ),
+        training=TrainingConfig(epochs=8, generator_steps=1),
+    ),
     # Seconds on a CPU: for smoke tests of the whole pipeline, not for quality.
     "smoke": ExperimentConfig(
         model=ModelConfig(
