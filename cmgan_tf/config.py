@@ -85,6 +85,8 @@ class DataConfig:
             `"none"` or `"sqrt"` (signed square root, the Hellinger map that
             suits bag-of-visual-words histograms).
         text_transform: Same, for text features.
+        image_size: Side that image files are resized to
+            (`image_captions` dataset only).
     """
 
     dataset: str = "wikipedia_classic"
@@ -92,6 +94,7 @@ class DataConfig:
     validation_fraction: float = 0.2
     image_transform: str = "none"
     text_transform: str = "none"
+    image_size: int = 64
 
     def __post_init__(self):
         _require(
@@ -106,6 +109,7 @@ class DataConfig:
         )
         _require_choice("image_transform", self.image_transform, FEATURE_TRANSFORMS)
         _require_choice("text_transform", self.text_transform, FEATURE_TRANSFORMS)
+        _require_positive_int(self, "image_size")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -71,7 +71,9 @@ def prepare_data(config):
     Returns:
         `(dataset, train_split, validation_split)`.
     """
-    dataset = load_dataset(config.data.dataset, config.data.data_dir)
+    dataset = load_dataset(
+        config.data.dataset, config.data.data_dir, image_size=config.data.image_size
+    )
     train_split, validation_split = train_validation_split(
         dataset.train, config.data.validation_fraction, config.training.seed
     )
@@ -238,7 +240,11 @@ def evaluate(model_dir, *, data_dir=None, exclude_query_from_gallery=True):
         Dict of test scores, as written to `evaluation.json`.
     """
     config, encoder = load_run(model_dir)
-    dataset = load_dataset(config.data.dataset, data_dir or config.data.data_dir)
+    dataset = load_dataset(
+        config.data.dataset,
+        data_dir or config.data.data_dir,
+        image_size=config.data.image_size,
+    )
     scores = evaluate_encoder(
         encoder, dataset.test, exclude_query_from_gallery=exclude_query_from_gallery
     )

@@ -426,7 +426,13 @@ def test_npz_fractional_class_id(tmp_path):
 
 
 def test_registry_names():
-    assert dataset_names() == ("dscmr_mat", "npz", "shapes", "wikipedia_classic")
+    assert dataset_names() == (
+        "dscmr_mat",
+        "image_captions",
+        "npz",
+        "shapes",
+        "wikipedia_classic",
+    )
     assert set(DATASETS) == set(dataset_names())
 
 

@@ -18,7 +18,9 @@ def small_shapes(monkeypatch):
         multi_label=False,
         class_names=CLASS_NAMES,
     )
-    monkeypatch.setattr(experiment, "load_dataset", lambda name, data_dir: dataset)
+    monkeypatch.setattr(
+        experiment, "load_dataset", lambda name, data_dir, image_size: dataset
+    )
     return dataset
 
 

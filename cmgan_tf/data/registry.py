@@ -4,7 +4,7 @@ import os
 import pathlib
 import types
 
-from cmgan_tf.data import demo, loaders
+from cmgan_tf.data import demo, image_captions, loaders
 from cmgan_tf.errors import InvalidInputError
 
 NPZ_FILE_NAME = "features.npz"
@@ -29,6 +29,7 @@ def _load_shapes(data_dir):
 
 DATASETS = types.MappingProxyType(
     {
+        "image_captions": image_captions.load_image_captions,
         "shapes": _load_shapes,
         "wikipedia_classic": loaders.load_wikipedia_classic,
         "dscmr_mat": loaders.load_dscmr_mat,
@@ -43,8 +44,14 @@ _DATA_DIR_NEEDED = types.MappingProxyType(
         "dscmr_mat": "the directory holding train_img.mat, train_txt.mat, "
         "train_img_lab.mat, test_img.mat, test_txt.mat and test_img_lab.mat",
         "npz": f"a .npz file, or a directory holding {NPZ_FILE_NAME}",
+        "image_captions": "the directory holding train.tsv, test.tsv and the "
+        "images (see cmgan_tf.data.image_captions)",
     }
 )
+
+
+# The datasets whose images are resized on loading.
+_READ_FROM_IMAGE_FILES = frozenset({"image_captions"})
 
 
 def dataset_names():
@@ -55,12 +62,12 @@ def dataset_names():
 
     Example:
     >>> dataset_names()
-    ('dscmr_mat', 'npz', 'shapes', 'wikipedia_classic')
+    ('dscmr_mat', 'image_captions', 'npz', 'shapes', 'wikipedia_classic')
     """
     return tuple(sorted(DATASETS))
 
 
-def load_dataset(name, data_dir=None):
+def load_dataset(name, data_dir=None, *, image_size=None):
     """Load a dataset by name.
 
     Args:
@@ -71,6 +78,9 @@ def load_dataset(name, data_dir=None):
             `.mat` files) or `"npz"` (`data_dir` is the `.npz` file itself,
             or a directory holding `features.npz`).
         data_dir: Optional path, as described under `name`. Defaults to None.
+        image_size: Side that image files are resized to, for datasets read
+            from image files (`"image_captions"`); `None` keeps the loader's
+            default. Other datasets ignore it.
 
     Returns:
         `CrossModalDataset`.
@@ -94,4 +104,6 @@ def load_dataset(name, data_dir=None):
             f"Dataset {name!r} needs `data_dir`: {_DATA_DIR_NEEDED[name]}. "
             "Received: data_dir=None"
         )
+    if image_size is not None and name in _READ_FROM_IMAGE_FILES:
+        return DATASETS[name](data_dir, image_size=image_size)
     return DATASETS[name](data_dir)
