@@ -30,6 +30,14 @@ def test_float_pixels_are_rounded_to_uint8():
     assert split.images.dtype == np.uint8 and (split.images == 255).all()
 
 
+def test_the_split_freezes_a_copy_not_the_callers_arrays():
+    images = np.zeros((2, 8, 8, 3), np.uint8)
+    split = _split(images=images)
+    images[0, 0, 0, 0] = 7
+    assert split.images[0, 0, 0, 0] == 0
+    assert not split.images.flags.writeable
+
+
 def test_utf8_bytes_are_decoded_and_arrays_are_read_only():
     split = _split(texts=[b"caf\xc3\xa9 au lait", "tea"])
     assert split.texts[0] == "café au lait"

@@ -354,13 +354,11 @@ class ImageCaptionSplit:
                 f"Every pair needs at least one label; {unlabelled.size} pairs "
                 f"have none, the first in row {int(unlabelled[0])}."
             )
-        for name, array in (
-            ("images", images),
-            ("texts", texts),
-            ("labels", labels.astype(np.float32)),
-        ):
-            array.flags.writeable = False
-            object.__setattr__(self, name, array)
+        for name, array in (("images", images), ("texts", texts), ("labels", labels)):
+            # A copy, so that freezing it leaves the caller's array writable.
+            frozen = np.array(array, dtype=np.float32 if name == "labels" else None)
+            frozen.setflags(write=False)
+            object.__setattr__(self, name, frozen)
 
     @property
     def num_pairs(self):
