@@ -52,6 +52,17 @@ def _check_binary(name, array):
         )
 
 
+def _check_labels(labels):
+    """Raise unless `labels` is multi-hot with at least one label per pair."""
+    _check_binary("labels", labels)
+    unlabelled = np.flatnonzero(labels.sum(axis=1) == 0)
+    if unlabelled.size:
+        raise InvalidInputError(
+            f"Every pair needs at least one label; {unlabelled.size} pairs "
+            f"have none, the first in row {int(unlabelled[0])}."
+        )
+
+
 def labels_from_class_ids(ids, num_classes, *, first_id=0):
     """Turn a vector of integer class ids into one-hot labels.
 
@@ -190,13 +201,7 @@ class PairedSplit:
             if array.shape[1] == 0:
                 raise InvalidInputError(f"`{name}` has no columns.")
             _check_finite(name, array)
-        _check_binary("labels", arrays["labels"])
-        unlabelled = np.flatnonzero(arrays["labels"].sum(axis=1) == 0)
-        if unlabelled.size:
-            raise InvalidInputError(
-                f"Every pair needs at least one label; {unlabelled.size} pairs "
-                f"have none, the first in row {int(unlabelled[0])}."
-            )
+        _check_labels(arrays["labels"])
         for name, array in arrays.items():
             frozen = np.array(array, dtype=np.float32)
             frozen.setflags(write=False)
@@ -272,28 +277,54 @@ def _as_rgb_uint8(images):
     return array
 
 
-def _as_texts(texts):
-    items = list(np.asarray(texts, dtype=object).reshape(-1))
+def decode_texts(texts):
+    """Returns texts as a list of `str`, decoding UTF-8 bytes.
+
+    Args:
+        texts: 1-D sequence of `str` or UTF-8 `bytes`.
+
+    Returns:
+        List of `str`, one per text.
+
+    Raises:
+        InvalidInputError: for one text instead of a sequence, a sequence
+            that is not 1-D or is empty, or a text that is not `str` or UTF-8
+            `bytes` or is empty or whitespace only; the index is named.
+    """
+    if isinstance(texts, str | bytes):
+        raise InvalidInputError(
+            f"`texts` must be a 1-D sequence of texts, not one text. "
+            f"Received: texts={texts!r:.80}"
+        )
+    # Not `np.ndim(texts)`: on a list mixing str and bytes, numpy decodes the
+    # bytes as ASCII and raises before the UTF-8 check can name the text.
+    if isinstance(texts, np.ndarray) and texts.ndim != 1:
+        raise InvalidInputError(f"`texts` must be 1-D. Received: shape={texts.shape}")
+    if len(texts) == 0:
+        raise InvalidInputError("`texts` is empty.")
     decoded = []
-    for index, text in enumerate(items):
+    for index, text in enumerate(texts):
         if isinstance(text, bytes):
             try:
                 text = text.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise InvalidInputError(
-                    f"Text {index} is not valid UTF-8 ({error.reason} at byte "
-                    f"{error.start}). Re-encode the captions as UTF-8."
-                ) from error
+                    f"`texts[{index}]` is not valid UTF-8 ({error.reason} at byte "
+                    f"{error.start}). Received: texts[{index}]={text!r:.80}"
+                ) from None
         if not isinstance(text, str):
             raise InvalidInputError(
-                f"Text {index} must be a string. Received {type(text).__name__}."
+                f"`texts[{index}]` must be a str or UTF-8 bytes; `texts` must be "
+                "a 1-D sequence of texts. "
+                f"Received: type={type(text).__name__}"
             )
         if not text.strip():
             raise InvalidInputError(
-                f"Text {index} is empty or only whitespace; every pair needs a caption."
+                f"`texts[{index}]` is empty or whitespace only. "
+                f"Received: texts[{index}]={text!r}"
             )
-        decoded.append(text)
-    return np.asarray(decoded, dtype=str)
+        decoded.append(str(text))
+    return decoded
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
@@ -307,8 +338,8 @@ class ImageCaptionSplit:
       `(n, h, w)` or `(n, h, w, 1)` is repeated to three channels; other
       channel counts (e.g. RGBA), other ranks, NaN/Inf and values outside
       [0, 255] are rejected. Stored as uint8.
-    - texts: `str`, or `bytes` holding UTF-8; empty or whitespace-only texts
-      and bytes that are not UTF-8 are rejected, naming the first offender.
+    - texts: a 1-D sequence of `str`, or of `bytes` holding UTF-8 (see
+      `decode_texts`).
     - labels: multi-hot `(n, num_classes)`, at least one label per pair.
 
     Attributes:
@@ -336,8 +367,10 @@ class ImageCaptionSplit:
 
     def __post_init__(self):
         images = _as_rgb_uint8(self.images)
-        texts = _as_texts(self.texts)
         labels = _numeric_matrix("labels", self.labels)
+        if len(images) == 0:
+            raise InvalidInputError("A split needs at least one pair; received 0.")
+        texts = np.asarray(decode_texts(self.texts), dtype=str)
         counts = (len(images), len(texts), len(labels))
         if len(set(counts)) != 1:
             raise InvalidInputError(
@@ -345,15 +378,7 @@ class ImageCaptionSplit:
                 f"Received {counts[0]} images, {counts[1]} texts and {counts[2]} "
                 "labels."
             )
-        if counts[0] == 0:
-            raise InvalidInputError("A split needs at least one pair; received 0.")
-        _check_binary("labels", labels)
-        unlabelled = np.flatnonzero(labels.sum(axis=1) == 0)
-        if unlabelled.size:
-            raise InvalidInputError(
-                f"Every pair needs at least one label; {unlabelled.size} pairs "
-                f"have none, the first in row {int(unlabelled[0])}."
-            )
+        _check_labels(labels)
         for name, array in (("images", images), ("texts", texts), ("labels", labels)):
             # A copy, so that freezing it leaves the caller's array writable.
             frozen = np.array(array, dtype=np.float32 if name == "labels" else None)

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from cmgan_tf.data.dataset import decode_texts
 from cmgan_tf.errors import InvalidInputError
 
 
@@ -334,43 +335,6 @@ class WordCNNTextTrunk(keras.layers.Layer):
         }
 
 
-def _decoded_texts(texts):
-    if isinstance(texts, str | bytes):
-        raise InvalidInputError(
-            f"`texts` must be a 1-D sequence of texts, not one text. "
-            f"Received: texts={texts!r:.80}"
-        )
-    # Not `np.ndim(texts)`: on a list mixing str and bytes, numpy decodes the
-    # bytes as ASCII and raises before the UTF-8 check can name the text.
-    if isinstance(texts, np.ndarray) and texts.ndim != 1:
-        raise InvalidInputError(f"`texts` must be 1-D. Received: shape={texts.shape}")
-    if len(texts) == 0:
-        raise InvalidInputError("`texts` is empty; the vocabulary needs texts.")
-    decoded = []
-    for index, text in enumerate(texts):
-        if isinstance(text, bytes):
-            try:
-                text = text.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise InvalidInputError(
-                    f"`texts[{index}]` is not valid UTF-8 ({error.reason} at byte "
-                    f"{error.start}). Received: texts[{index}]={text!r:.80}"
-                ) from None
-        if not isinstance(text, str):
-            raise InvalidInputError(
-                f"`texts[{index}]` must be a str or UTF-8 bytes; `texts` must be "
-                "a 1-D sequence of texts. "
-                f"Received: type={type(text).__name__}"
-            )
-        if not text.strip():
-            raise InvalidInputError(
-                f"`texts[{index}]` is empty or whitespace only. "
-                f"Received: texts[{index}]={text!r}"
-            )
-        decoded.append(str(text))
-    return decoded
-
-
 def make_text_vectorizer(texts, *, vocabulary_size, sequence_length):
     """Returns a `TextVectorization` layer adapted to training texts.
 
@@ -404,7 +368,7 @@ def make_text_vectorizer(texts, *, vocabulary_size, sequence_length):
             f"out-of-vocabulary, one word). Received: vocabulary_size="
             f"{vocabulary_size!r}"
         )
-    decoded = _decoded_texts(texts)
+    decoded = decode_texts(texts)
     vectorizer = keras.layers.TextVectorization(
         max_tokens=int(vocabulary_size),
         output_sequence_length=int(sequence_length),
