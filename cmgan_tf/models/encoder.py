@@ -132,17 +132,14 @@ class CrossModalEncoder(keras.Model):
         Returns:
             A built `CrossModalEncoder`.
         """
-        encoder = cls(
-            generator,
-            representation="common",
-            text_vectorizer=text_vectorizer,
-        )
         statistics = None
         if representation == "standardized_common":
+            # The statistics are those of what the standardisation will see.
+            unstandardized = cls(generator, text_vectorizer=text_vectorizer)
             statistics = {}
             for modality, inputs in (("image", images), ("text", texts)):
                 common = _in_batches(
-                    lambda x, m=modality: encoder.common_representation(x, m),
+                    lambda x, m=modality: unstandardized.common_representation(x, m),
                     inputs,
                     batch_size,
                 )
