@@ -24,11 +24,16 @@ setuptools.setup(
         "scipy>=1.11",
         "absl-py>=2.1",
     ],
-    extras_require={"test": ["pytest>=8", "ruff>=0.6"]},
+    extras_require={
+        # The gRPC client of cmgan_tf.export.serving_client.
+        "serving": ["tensorflow-serving-api==2.21.*"],
+        "test": ["pytest>=8", "ruff>=0.6", "tensorflow-serving-api==2.21.*"],
+    },
     entry_points={
         "console_scripts": [
             "cmgan-train=pipelines.train:run",
             "cmgan-evaluate=pipelines.evaluate:run",
+            "cmgan-export=export.export:run",
         ]
     },
 )

@@ -10,7 +10,8 @@ A model directory written by `train` holds:
 - `logs/`: TensorBoard logs (every loss term and the validation scores);
 - `metrics.json`: best epoch, validation scores, training time, history.
 
-`evaluate` adds `evaluation.json`.
+`evaluate` adds `evaluation.json`; `export_serving_model` writes the run's
+encoder into a TensorFlow Serving model repository.
 """
 
 import functools
@@ -27,6 +28,8 @@ from cmgan_tf.data.pipeline import training_dataset
 from cmgan_tf.data.registry import load_dataset
 from cmgan_tf.data.splits import train_validation_split
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.export import parity
+from cmgan_tf.export import saved_model as saved_model_export
 from cmgan_tf.models.encoder import CrossModalEncoder
 from cmgan_tf.retrieval.callbacks import RetrievalValidation
 from cmgan_tf.retrieval.evaluation import evaluate_encoder
@@ -44,6 +47,7 @@ ENCODER_FILE = "encoder.keras"
 METRICS_FILE = "metrics.json"
 EVALUATION_FILE = "evaluation.json"
 SELECTION_METRIC = "val_map_mean"
+GALLERY_SPLITS = ("test", "train", "none")
 
 
 def write_json_atomically(path, data):
@@ -253,3 +257,89 @@ def evaluate(model_dir, *, data_dir=None, exclude_query_from_gallery=True):
         {"dataset": dataset.name, "split": "test", "scores": scores},
     )
     return scores
+
+
+def export_serving_model(
+    model_dir,
+    export_dir,
+    *,
+    model_name="cmgan",
+    version=None,
+    overwrite=False,
+    gallery_split="test",
+    gallery_file=None,
+    top_k=10,
+    serving_base_path=None,
+    data_dir=None,
+    check_parity=False,
+):
+    """Exports a trained run as a version of a TF Serving model.
+
+    Args:
+        model_dir: Directory written by `train`.
+        export_dir: Root of the model repository (see
+            `saved_model.write_serving_version`).
+        model_name: Name the model is served under.
+        version: Positive int, or `None` for the next free number.
+        overwrite: Replace an existing version.
+        gallery_split: `"test"` or `"train"`: the retrieval signatures rank
+            that split of the run's dataset (ids are indices in the split);
+            `"none"`: no retrieval signatures unless `gallery_file` is given.
+        gallery_file: A `.npz` of embeddings to rank instead (see
+            `saved_model.load_gallery_file`).
+        top_k: Items each retrieval returns.
+        serving_base_path: Where TF Serving sees `export_dir`.
+        data_dir: Overrides the dataset location recorded in `config.json`.
+        check_parity: Reload the written SavedModel and compare it with the
+            Keras encoder on the test split.
+
+    Returns:
+        Dict with `path` (the version directory) and, with `check_parity`,
+        `parity` (see `parity.saved_model_parity`).
+    """
+    if gallery_split not in GALLERY_SPLITS:
+        raise InvalidInputError(
+            f"`gallery` must be one of {', '.join(GALLERY_SPLITS)}. "
+            f"Received: {gallery_split!r}"
+        )
+    if gallery_file and gallery_split != "none":
+        raise InvalidInputError(
+            "Give either a gallery split or a gallery file, not both: pass "
+            "--gallery=none with --gallery_file."
+        )
+    config, encoder = load_run(model_dir)
+    dataset = None
+    if gallery_split != "none" or check_parity:
+        dataset = load_dataset(
+            config.data.dataset,
+            data_dir or config.data.data_dir,
+            image_size=config.data.image_size,
+        )
+    if gallery_file:
+        galleries = saved_model_export.load_gallery_file(gallery_file)
+    elif gallery_split == "none":
+        galleries = {}
+    else:
+        split = getattr(dataset, gallery_split)
+        galleries = {
+            m: saved_model_export.gallery_from_split(encoder, split, m)
+            for m in saved_model_export.MODALITIES
+        }
+    path = saved_model_export.write_serving_version(
+        encoder,
+        export_dir,
+        model_name=model_name,
+        version=version,
+        overwrite=overwrite,
+        config=config,
+        galleries=galleries,
+        top_k=top_k,
+        serving_base_path=serving_base_path,
+    )
+    logging.info("Wrote %s.", path)
+    result = {"path": str(path)}
+    if check_parity:
+        result["parity"] = parity.saved_model_parity(
+            path, encoder, dataset.test, galleries
+        )
+    return result

@@ -12,8 +12,10 @@ from cmgan_tf.config import ExperimentConfig
 
 
 def _run(module, *args, timeout=300):
+    """Runs `pipelines.<module>`, or `module` itself if it is a dotted path."""
+    module = module if "." in module else f"pipelines.{module}"
     return subprocess.run(
-        [sys.executable, "-m", f"pipelines.{module}", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -40,6 +42,7 @@ def test_console_scripts_are_installed():
     scripts = {e.name: e.value for e in metadata.entry_points(group="console_scripts")}
     assert scripts["cmgan-train"] == "pipelines.train:run"
     assert scripts["cmgan-evaluate"] == "pipelines.evaluate:run"
+    assert scripts["cmgan-export"] == "export.export:run"
 
 
 def test_train_writes_every_artefact(trained_run):
@@ -78,6 +81,22 @@ def test_evaluate_prints_and_writes_the_map_table(trained_run):
     )
 
 
+def test_export_writes_a_serving_version_and_checks_parity(trained_run, tmp_path):
+    args = [f"--model_dir={trained_run}", f"--export_dir={tmp_path}", "--version=7"]
+    result = _run("export.export", *args, "--check_parity")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Exported {tmp_path / 'cmgan' / '7'}" in result.stdout
+    assert "retrieve_with_text_agreement: 1" in result.stdout
+    assert (tmp_path / "cmgan" / "7" / "saved_model.pb").exists()
+    assert (tmp_path / "models.config").exists()
+    again = _run("export.export", *args)
+    assert again.returncode != 0
+    assert "already exists. Choose another --version or pass --overwrite" in (
+        again.stderr
+    )
+    assert "Traceback" not in again.stderr
+
+
 def test_train_refuses_to_overwrite_a_finished_run(trained_run):
     result = _run("train", "--preset=smoke", f"--model_dir={trained_run}")
     assert result.returncode != 0
@@ -89,6 +108,16 @@ def test_train_refuses_to_overwrite_a_finished_run(trained_run):
     [
         ("evaluate", ["--model_dir={tmp}"], "holds no finished training run"),
         ("evaluate", ["--model_dir={tmp}/absent"], "does not exist"),
+        (
+            "export.export",
+            ["--model_dir={tmp}", "--export_dir={tmp}/r"],
+            "holds no finished training run",
+        ),
+        (
+            "export.export",
+            ["--model_dir={tmp}", "--export_dir={tmp}/r", "--gallery_file=g.npz"],
+            "not both",
+        ),
         ("train", ["--dataset=imagenet", "--model_dir={tmp}/r"], "Unknown dataset"),
         ("train", ["--batch_size=0", "--model_dir={tmp}/r"], "batch_size"),
         ("train", ["--strategy=tpu", "--model_dir={tmp}/r"], "strategy"),

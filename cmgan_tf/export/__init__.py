@@ -1,0 +1,1 @@
+"""Exporting trained encoders: SavedModels for TensorFlow Serving, TFLite files."""

@@ -1,0 +1,482 @@
+"""SavedModels of a trained encoder, laid out for TensorFlow Serving.
+
+A served model is a directory `<export_dir>/<model_name>/<version>/` holding a
+SavedModel whose signatures are:
+
+- `encode_image` (also `serving_default`): `images` -> `embeddings`;
+- `encode_text`: `texts` -> `embeddings`;
+- `retrieve_with_image`: `images` -> `ids`, `scores` of the `top_k` most
+  similar items of the text gallery;
+- `retrieve_with_text`: `texts` -> `ids`, `scores` of the image gallery.
+
+Signature inputs are fixed in type, so a query of each modality has its own
+retrieval signature. Everything a request needs is in the graph: pixel scaling,
+the caption tokeniser and feature standardisation, and checks that reject
+NaN/Inf features and empty captions with a named error.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import re
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cmgan_tf.errors import InvalidInputError
+
+MODALITIES = ("image", "text")
+INPUT_NAMES = {"image": "images", "text": "texts"}
+OTHER_MODALITY = {"image": "text", "text": "image"}
+# TF Serving ignores `assets.extra/` apart from warm-up requests, so it is where
+# the files that say how the model was made travel with it.
+EXTRA_ASSETS = "assets.extra"
+CONFIG_FILE = "cmgan_config.json"
+SIGNATURES_FILE = "signatures.json"
+MODELS_CONFIG_FILE = "models.config"
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Gallery:
+    """Items of one modality that a retrieval signature ranks.
+
+    Attributes:
+        modality: `"image"` or `"text"`.
+        embeddings: `(n, dim)` float32 unit-norm representations.
+        ids: `(n,)` int64 ids returned for the items; for a dataset split,
+            the item's index in the split.
+    """
+
+    modality: str
+    embeddings: np.ndarray
+    ids: np.ndarray
+
+    def __post_init__(self):
+        if self.modality not in MODALITIES:
+            raise InvalidInputError(
+                f"Gallery modality must be 'image' or 'text'. Received: "
+                f"{self.modality!r}"
+            )
+        embeddings = np.asarray(self.embeddings)
+        ids = np.asarray(self.ids)
+        if (
+            embeddings.ndim != 2
+            or len(embeddings) == 0
+            or not np.issubdtype(embeddings.dtype, np.number)
+            or not np.isfinite(embeddings).all()
+        ):
+            raise InvalidInputError(
+                f"The {self.modality} gallery's embeddings must be a non-empty "
+                "(n, dim) array of finite numbers. Received: shape "
+                f"{embeddings.shape}, dtype {embeddings.dtype}."
+            )
+        if ids.shape != (len(embeddings),) or not np.issubdtype(ids.dtype, np.integer):
+            raise InvalidInputError(
+                f"The {self.modality} gallery's ids must be ({len(embeddings)},) "
+                f"integers, one per embedding. Received: shape {ids.shape}, dtype "
+                f"{ids.dtype}."
+            )
+        object.__setattr__(self, "embeddings", embeddings.astype(np.float32))
+        object.__setattr__(self, "ids", ids.astype(np.int64))
+
+    @property
+    def dim(self):
+        """Size of the embeddings."""
+        return self.embeddings.shape[1]
+
+
+def gallery_from_split(encoder, split, modality, batch_size=1024):
+    """Embeds one modality of a dataset split as a gallery.
+
+    Args:
+        encoder: A `CrossModalEncoder`.
+        split: A `PairedSplit` or `ImageCaptionSplit`.
+        modality: `"image"` or `"text"`.
+        batch_size: Inference batch size.
+
+    Returns:
+        `Gallery` whose ids are the items' indices in `split`.
+    """
+    inputs = split.images if modality == "image" else split.texts
+    embeddings = encoder.predict_arrays(inputs, modality, batch_size=batch_size)
+    return Gallery(modality, embeddings, np.arange(len(embeddings)))
+
+
+def load_gallery_file(path):
+    """Reads galleries from a `.npz` file of embeddings.
+
+    The file holds `image_embeddings` and/or `text_embeddings`, each
+    `(n, dim)`, and optionally `image_ids` / `text_ids`, each `(n,)` integers
+    (default: `0 .. n-1`).
+
+    Args:
+        path: Path of the `.npz` file.
+
+    Returns:
+        Dict from modality to `Gallery`, for the modalities the file holds.
+
+    Raises:
+        InvalidInputError: If the file is missing or unreadable, holds neither
+            embedding array, or an array is malformed.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError) as error:
+        raise InvalidInputError(
+            f"Could not read the gallery file {path}: {error}"
+        ) from error
+    galleries = {}
+    for modality in MODALITIES:
+        embeddings = arrays.get(f"{modality}_embeddings")
+        if embeddings is not None:
+            ids = arrays.get(f"{modality}_ids", np.arange(len(embeddings)))
+            try:
+                galleries[modality] = Gallery(modality, embeddings, ids)
+            except InvalidInputError as error:
+                raise InvalidInputError(f"{path}: {error}") from error
+    if not galleries:
+        raise InvalidInputError(
+            f"The gallery file {path} holds neither `image_embeddings` nor "
+            f"`text_embeddings`. Found: {sorted(arrays) or 'no arrays'}."
+        )
+    return galleries
+
+
+def serving_input_spec(encoder, modality):
+    """Returns the `tf.TensorSpec` of one modality's serving input.
+
+    Raw captions are `tf.string` `(batch,)`, raw images `tf.uint8`
+    `(batch, height, width, 3)`, feature vectors `tf.float32` `(batch, dim)`.
+
+    Args:
+        encoder: A built `CrossModalEncoder`.
+        modality: `"image"` or `"text"`.
+    """
+    shape = tuple(encoder.get_build_config()["input_shape"][modality])
+    if modality == "text" and encoder.text_vectorizer is not None:
+        dtype = tf.string
+    elif len(shape) == 4:
+        dtype = tf.uint8
+    else:
+        dtype = tf.float32
+    return tf.TensorSpec((None, *shape[1:]), dtype, name=INPUT_NAMES[modality])
+
+
+def _checked(inputs, modality):
+    """Adds graph checks that name what a request got wrong."""
+    name = INPUT_NAMES[modality]
+    if inputs.dtype == tf.string:
+        lengths = tf.strings.length(tf.strings.strip(inputs))
+        check = tf.debugging.assert_positive(
+            lengths, message=f"`{name}` holds an empty or whitespace-only caption"
+        )
+    elif inputs.dtype.is_floating:
+        check = tf.debugging.assert_all_finite(
+            inputs, message=f"`{name}` holds NaN or Inf"
+        )
+    else:
+        return inputs
+    with tf.control_dependencies([check]):
+        return tf.identity(inputs)
+
+
+def build_serving_archive(encoder, galleries=None, top_k=10):
+    """Builds the `keras.export.ExportArchive` of an encoder's signatures.
+
+    Args:
+        encoder: A built `CrossModalEncoder`.
+        galleries: Optional dict from modality to `Gallery`. A text gallery
+            adds `retrieve_with_image`, an image gallery `retrieve_with_text`.
+        top_k: Items each retrieval returns (at most the gallery's size).
+
+    Returns:
+        The `ExportArchive`, ready for `write_out`.
+    """
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise InvalidInputError(
+            f"`top_k` must be a positive integer. Received: top_k={top_k!r}"
+        )
+    archive = keras.export.ExportArchive()
+    # Endpoints track the variables they use, but not lookup tables. The
+    # encoder itself is not tracked: Keras would trace a default signature of
+    # its generator with float inputs, which a token-id text trunk rejects.
+    if encoder.text_vectorizer is not None:
+        archive.track(encoder.text_vectorizer)
+
+    def encoding(modality):
+        def encode(inputs):
+            return {"embeddings": encoder.encode(_checked(inputs, modality), modality)}
+
+        return encode
+
+    # The first endpoint is also `serving_default`.
+    for modality in MODALITIES:
+        archive.add_endpoint(
+            f"encode_{modality}",
+            encoding(modality),
+            input_signature=[serving_input_spec(encoder, modality)],
+        )
+
+    gallery_variables = []
+    for query_modality in MODALITIES:
+        gallery = (galleries or {}).get(OTHER_MODALITY[query_modality])
+        if gallery is None:
+            continue
+        if gallery.dim != encoder_dim(encoder):
+            raise InvalidInputError(
+                f"The {gallery.modality} gallery's embeddings have {gallery.dim} "
+                f"dimensions; the encoder's have {encoder_dim(encoder)}."
+            )
+        embeddings = tf.Variable(
+            gallery.embeddings, trainable=False, name=f"{gallery.modality}_gallery"
+        )
+        ids = tf.Variable(
+            gallery.ids, trainable=False, name=f"{gallery.modality}_gallery_ids"
+        )
+        gallery_variables += [embeddings, ids]
+        archive.add_endpoint(
+            f"retrieve_with_{query_modality}",
+            _retrieval(encoder, query_modality, embeddings, ids, top_k),
+            input_signature=[serving_input_spec(encoder, query_modality)],
+        )
+    if gallery_variables:
+        archive.add_variable_collection("galleries", gallery_variables)
+    return archive
+
+
+def _retrieval(encoder, modality, embeddings, ids, top_k):
+    """Returns the function ranking a gallery for queries of `modality`."""
+    k = min(top_k, int(ids.shape[0]))
+
+    def retrieve(inputs):
+        queries = encoder.encode(_checked(inputs, modality), modality)
+        # The representations are unit-norm: the dot product is the cosine.
+        similarity = tf.matmul(queries, embeddings, transpose_b=True)
+        best = tf.math.top_k(similarity, k=k)
+        return {"ids": tf.gather(ids, best.indices), "scores": best.values}
+
+    return retrieve
+
+
+def encoder_dim(encoder):
+    """Size of the representations an encoder returns."""
+    if encoder.representation == "class_probabilities":
+        return encoder.generator.num_classes
+    return encoder.generator.common_dim
+
+
+def signature_summary(encoder, galleries=None, top_k=10):
+    """Describes the signatures' inputs and outputs, as `signatures.json` does.
+
+    Returns:
+        Dict from signature name to `{"inputs": {...}, "outputs": {...}}`,
+        each tensor as `{"dtype": str, "shape": [int or None, ...]}`.
+    """
+
+    def tensor(dtype, shape):
+        return {"dtype": dtype, "shape": list(shape)}
+
+    dim = encoder_dim(encoder)
+    summary = {}
+    for modality in MODALITIES:
+        spec = serving_input_spec(encoder, modality)
+        inputs = {spec.name: tensor(spec.dtype.name, spec.shape.as_list())}
+        summary[f"encode_{modality}"] = {
+            "inputs": inputs,
+            "outputs": {"embeddings": tensor("float32", (None, dim))},
+        }
+        gallery = (galleries or {}).get(OTHER_MODALITY[modality])
+        if gallery is not None:
+            k = min(top_k, len(gallery.ids))
+            summary[f"retrieve_with_{modality}"] = {
+                "inputs": inputs,
+                "outputs": {
+                    "ids": tensor("int64", (None, k)),
+                    "scores": tensor("float32", (None, k)),
+                },
+            }
+    summary["serving_default"] = summary["encode_image"]
+    return summary
+
+
+def export_saved_model(encoder, path, *, config=None, galleries=None, top_k=10):
+    """Writes the serving SavedModel of an encoder to `path`.
+
+    Besides the SavedModel, `assets.extra/` receives `signatures.json` (see
+    `signature_summary`) and, given `config`, `cmgan_config.json`.
+
+    Args:
+        encoder: A built `CrossModalEncoder`.
+        path: Directory to write; it must not exist or be empty.
+        config: Optional `ExperimentConfig` the encoder was trained with.
+        galleries: Optional dict from modality to `Gallery`.
+        top_k: Items each retrieval returns.
+    """
+    archive = build_serving_archive(encoder, galleries, top_k)
+    archive.write_out(str(path), verbose=False)
+    extra = pathlib.Path(path) / EXTRA_ASSETS
+    extra.mkdir(exist_ok=True)
+    summary = signature_summary(encoder, galleries, top_k)
+    (extra / SIGNATURES_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    if config is not None:
+        (extra / CONFIG_FILE).write_text(config.to_json() + "\n")
+
+
+def next_version(model_root):
+    """Returns 1 + the highest numeric version directory in `model_root`."""
+    versions = [int(p.name) for p in _version_dirs(model_root)]
+    return max(versions, default=0) + 1
+
+
+def _version_dirs(model_root):
+    root = pathlib.Path(model_root)
+    if not root.is_dir():
+        return []
+    return [p for p in root.iterdir() if p.is_dir() and p.name.isdigit()]
+
+
+def write_serving_version(
+    encoder,
+    export_dir,
+    *,
+    model_name="cmgan",
+    version=None,
+    overwrite=False,
+    config=None,
+    galleries=None,
+    top_k=10,
+    serving_base_path=None,
+):
+    """Adds a version of a model to a TensorFlow Serving model repository.
+
+    The SavedModel is written into a hidden temporary directory beside the
+    version directory and renamed into place only when complete. TF Serving
+    loads numeric directories only, so it never sees a partial version, and a
+    failure leaves nothing behind. `models.config` is then rewritten to list
+    every model of `export_dir`.
+
+    Args:
+        encoder: A built `CrossModalEncoder`.
+        export_dir: Root of the model repository.
+        model_name: Name the model is served under.
+        version: Positive int; `None` takes the next free number.
+        overwrite: Replace an existing version. Defaults to `False`.
+        config: Optional `ExperimentConfig`, saved with the model.
+        galleries: Optional dict from modality to `Gallery`.
+        top_k: Items each retrieval returns.
+        serving_base_path: The path under which TF Serving sees `export_dir`
+            (for example `/models` inside its Docker container); defaults to
+            the absolute path of `export_dir`.
+
+    Returns:
+        `pathlib.Path` of the written version directory.
+
+    Raises:
+        InvalidInputError: On a bad name or version, an existing version
+            without `overwrite`, or an export directory that cannot be written.
+    """
+    if not isinstance(model_name, str) or not _MODEL_NAME.match(model_name):
+        raise InvalidInputError(
+            "`model_name` must be letters, digits, '_', '.' or '-', starting "
+            f"with a letter or digit. Received: model_name={model_name!r}"
+        )
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or version < 1
+    ):
+        raise InvalidInputError(
+            f"`version` must be a positive integer. Received: version={version!r}"
+        )
+    model_root = pathlib.Path(export_dir) / model_name
+    target = model_root / str(version or next_version(model_root))
+    if target.exists() and not overwrite:
+        raise InvalidInputError(
+            f"{target} already exists. Choose another --version or pass --overwrite."
+        )
+    created = _make_directories(model_root)
+    try:
+        _write_version(encoder, target, config, galleries, top_k)
+    except BaseException:
+        for directory in reversed(created):
+            if not any(directory.iterdir()):
+                directory.rmdir()
+        raise
+    write_models_config(export_dir, serving_base_path)
+    return target
+
+
+def _make_directories(path):
+    """Creates `path` and its parents; returns those created, outermost first."""
+    missing = [p for p in (path, *path.parents) if not p.exists()][::-1]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InvalidInputError(
+            f"Cannot create the export directory {path}: {error.strerror}."
+        ) from error
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"The export directory {path} is not writable.")
+    return missing
+
+
+def _write_version(encoder, target, config, galleries, top_k):
+    """Writes a version directory through a staging directory beside it."""
+    model_root, version = target.parent, target.name
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{version}-", dir=model_root))
+    try:
+        export_saved_model(
+            encoder, staging, config=config, galleries=galleries, top_k=top_k
+        )
+        if target.exists():
+            # Move the old version aside first: a rename cannot replace a
+            # non-empty directory.
+            retired = pathlib.Path(
+                tempfile.mkdtemp(prefix=f".{version}-old-", dir=model_root)
+            )
+            os.replace(target, retired / "saved_model")
+            os.replace(staging, target)
+            shutil.rmtree(retired)
+        else:
+            os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def write_models_config(export_dir, serving_base_path=None):
+    """Writes `<export_dir>/models.config` for `--model_config_file`.
+
+    It lists every model directory of `export_dir` that holds at least one
+    numeric version, in the text format of TF Serving's `ModelServerConfig`.
+
+    Args:
+        export_dir: Root of the model repository.
+        serving_base_path: Where TF Serving sees `export_dir`; defaults to its
+            absolute path.
+
+    Returns:
+        `pathlib.Path` of the file.
+    """
+    root = pathlib.Path(export_dir)
+    base = serving_base_path or str(root.resolve())
+    models = sorted(p.name for p in root.iterdir() if p.is_dir() and _version_dirs(p))
+    entries = "".join(
+        "  config {\n"
+        f"    name: '{name}'\n"
+        f"    base_path: '{base.rstrip('/')}/{name}'\n"
+        "    model_platform: 'tensorflow'\n"
+        "  }\n"
+        for name in models
+    )
+    path = root / MODELS_CONFIG_FILE
+    with tempfile.NamedTemporaryFile(
+        "w", dir=root, prefix=".models.config-", delete=False
+    ) as handle:
+        handle.write(f"model_config_list {{\n{entries}}}\n")
+    os.replace(handle.name, path)
+    return path
