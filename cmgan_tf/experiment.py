@@ -32,7 +32,7 @@ from cmgan_tf.export import parity
 from cmgan_tf.export import saved_model as saved_model_export
 from cmgan_tf.models.encoder import CrossModalEncoder
 from cmgan_tf.retrieval.callbacks import RetrievalValidation
-from cmgan_tf.retrieval.evaluation import evaluate_encoder
+from cmgan_tf.retrieval.evaluation import evaluate_encoder, random_ranking_scores
 from cmgan_tf.training.averaging import GeneratorWeightAveraging
 from cmgan_tf.training.builder import (
     build_cmgan,
@@ -241,7 +241,8 @@ def evaluate(model_dir, *, data_dir=None, exclude_query_from_gallery=True):
         exclude_query_from_gallery: See `evaluate_encoder`. Defaults to `True`.
 
     Returns:
-        Dict of test scores, as written to `evaluation.json`.
+        `(scores, random_ranking)`: dicts of test scores of the encoder and of
+        random rankings (the chance level), as written to `evaluation.json`.
     """
     config, encoder = load_run(model_dir)
     dataset = load_dataset(
@@ -252,11 +253,19 @@ def evaluate(model_dir, *, data_dir=None, exclude_query_from_gallery=True):
     scores = evaluate_encoder(
         encoder, dataset.test, exclude_query_from_gallery=exclude_query_from_gallery
     )
+    chance = random_ranking_scores(
+        dataset.test.labels, exclude_query_from_gallery=exclude_query_from_gallery
+    )
     write_json_atomically(
         os.path.join(model_dir, EVALUATION_FILE),
-        {"dataset": dataset.name, "split": "test", "scores": scores},
+        {
+            "dataset": dataset.name,
+            "split": "test",
+            "scores": scores,
+            "random_ranking": chance,
+        },
     )
-    return scores
+    return scores, chance
 
 
 def export_serving_model(

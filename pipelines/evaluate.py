@@ -1,6 +1,7 @@
 r"""Scores a trained CM-GAN on its dataset's test split.
 
-Prints the MAP table and writes the scores as JSON to `evaluation.json` in
+Prints the MAP table, next to the MAP of random rankings (the chance level),
+and writes the scores as JSON to `evaluation.json` in
 --model_dir.
 
 Example:
@@ -34,14 +35,14 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
-        scores = experiment.evaluate(
+        scores, chance = experiment.evaluate(
             _MODEL_DIR.value,
             data_dir=_DATA_DIR.value,
             exclude_query_from_gallery=_EXCLUDE_QUERY.value,
         )
     except InvalidInputError as error:
         sys.exit(f"cmgan-evaluate: error: {error}")
-    print(format_map_table(scores))
+    print(format_map_table(scores, chance=chance))
 
 
 def run():

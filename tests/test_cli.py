@@ -73,9 +73,14 @@ def test_evaluate_prints_and_writes_the_map_table(trained_run):
     assert "| Text -> All |" in result.stdout
     written = json.loads((trained_run / "evaluation.json").read_text())
     assert written["split"] == "test"
-    scores = written["scores"]
-    shown = f"| Image -> Text | {scores['map_image_to_text']:.4f} |"
+    scores, chance = written["scores"], written["random_ranking"]
+    shown = (
+        f"| Image -> Text | {scores['map_image_to_text']:.4f} | "
+        f"{chance['map_image_to_text']:.4f} |"
+    )
     assert shown in result.stdout
+    # Ten Wikipedia classes of unequal sizes.
+    assert 0.08 < chance["map_image_to_text"] < 0.15
     assert scores["map_mean"] == pytest.approx(
         (scores["map_image_to_text"] + scores["map_text_to_image"]) / 2
     )

@@ -11,6 +11,7 @@ from cmgan_tf.retrieval import (
     mean_average_precision,
     precision_at_k,
 )
+from cmgan_tf.retrieval.evaluation import format_map_table, random_ranking_scores
 
 # ---------------------------------------------------------------------------
 # Brute-force reference: one Python loop per query, an explicit sort with the
@@ -506,3 +507,15 @@ def test_invalid_cross_modal_inputs_raise(kwargs, argument):
     }
     with pytest.raises(InvalidInputError, match=f"`{argument}"):
         cross_modal_retrieval_scores(**call)
+
+
+def test_random_rankings_score_the_share_of_relevant_items():
+    # Classes of 10 %, 30 % and 60 % of the items: a random ranking's AP is
+    # about the share of relevant items, so MAP is about 0.1² + 0.3² + 0.6².
+    labels = np.repeat([0, 1, 2], [100, 300, 600])
+    chance = random_ranking_scores(labels, seed=3)
+    assert chance["map_image_to_text"] == pytest.approx(0.46, abs=0.02)
+    assert chance["map_text_to_image"] == pytest.approx(0.46, abs=0.02)
+    assert random_ranking_scores(labels, seed=3) == chance
+    table = format_map_table(chance, chance=chance)
+    assert "| Task | MAP@all | Random ranking |" in table

@@ -1,5 +1,7 @@
 """Retrieval evaluation of a `CrossModalEncoder` on a paired split."""
 
+import numpy as np
+
 from cmgan_tf.retrieval.metrics import cross_modal_retrieval_scores
 
 # Display order and names of the MAP table.
@@ -40,13 +42,50 @@ def evaluate_encoder(
     )
 
 
-def format_map_table(scores, title="MAP@all"):
+def random_ranking_scores(labels, *, exclude_query_from_gallery=True, seed=0):
+    """Scores of rankings that ignore the items: the chance level of a split.
+
+    Embeddings are drawn at random, independently of the items, so every
+    ranking is a random permutation; MAP then measures only how many relevant
+    items the labels provide.
+
+    Args:
+        labels: `(num_pairs,)` class ids or `(num_pairs, num_classes)` multi-hot
+            labels of the split.
+        exclude_query_from_gallery: As for `evaluate_encoder`.
+        seed: Seed of the random embeddings.
+
+    Returns:
+        Dict with the MAP keys of `cross_modal_retrieval_scores`.
+    """
+    rng = np.random.default_rng(seed)
+    # Wide Gaussian vectors make ties between similarities vanishingly rare.
+    images, texts = rng.normal(size=(2, len(labels), 64))
+    return cross_modal_retrieval_scores(
+        images,
+        texts,
+        labels,
+        k_values=(),
+        exclude_query_from_gallery=exclude_query_from_gallery,
+    )
+
+
+def format_map_table(scores, title="MAP@all", chance=None):
     """Returns the MAP scores as a Markdown table.
 
     Args:
         scores: Dict from `evaluate_encoder`.
         title: Heading of the score column.
+        chance: Optional dict from `random_ranking_scores`, shown as a second
+            column.
     """
-    lines = [f"| Task | {title} |", "| --- | ---: |"]
-    lines += [f"| {label} | {scores[key]:.4f} |" for key, label in TABLE_ROWS]
+    if chance is None:
+        lines = [f"| Task | {title} |", "| --- | ---: |"]
+        lines += [f"| {label} | {scores[key]:.4f} |" for key, label in TABLE_ROWS]
+    else:
+        lines = [f"| Task | {title} | Random ranking |", "| --- | ---: | ---: |"]
+        lines += [
+            f"| {label} | {scores[key]:.4f} | {chance[key]:.4f} |"
+            for key, label in TABLE_ROWS
+        ]
     return "\n".join(lines)
