@@ -27,7 +27,14 @@ setuptools.setup(
     extras_require={
         # The gRPC client of cmgan_tf.export.serving_client.
         "serving": ["tensorflow-serving-api==2.21.*"],
-        "test": ["pytest>=8", "ruff>=0.6", "tensorflow-serving-api==2.21.*"],
+        # The CCA and semantic-matching baselines of pipelines/benchmark.py.
+        "benchmark": ["scikit-learn>=1.5"],
+        "test": [
+            "pytest>=8",
+            "ruff>=0.6",
+            "tensorflow-serving-api==2.21.*",
+            "scikit-learn>=1.5",
+        ],
     },
     entry_points={
         "console_scripts": [

@@ -1,0 +1,315 @@
+r"""Measures training speed, encoding latency, retrieval speed and quality.
+
+Each section runs in its own Python process, because each needs TensorFlow
+set up differently before it starts: two logical CPU devices for the
+two-replica training runs, one thread for the latency figures. Results go to
+`--results_dir/results.json` and, as Markdown tables, to `--markdown`.
+
+Example:
+    python -m pipelines.benchmark --markdown=BENCHMARKS.md
+    python -m pipelines.benchmark --smoke --results_dir=/tmp/bench  # seconds
+"""
+
+import functools
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags, logging
+
+SECTIONS = ("training", "latency", "retrieval", "quality")
+
+_SECTIONS = flags.DEFINE_list(
+    "sections", list(SECTIONS), f"Sections to run, of {', '.join(SECTIONS)}."
+)
+_RESULTS_DIR = flags.DEFINE_string(
+    "results_dir", "benchmark_results", "Where results.json is written."
+)
+_MARKDOWN = flags.DEFINE_string(
+    "markdown", None, "Markdown file to write the tables to (e.g. BENCHMARKS.md)."
+)
+_SMOKE = flags.DEFINE_bool(
+    "smoke", False, "Toy sizes that finish in seconds, to check that it runs."
+)
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the quality runs.")
+_GALLERY_SIZES = flags.DEFINE_list(
+    "gallery_sizes", ["10000", "100000", "1000000"], "Gallery sizes to search."
+)
+_RETRIEVAL_DIM = flags.DEFINE_integer(
+    "retrieval_dim", 128, "Size of the synthetic gallery representations."
+)
+_TRAINING_STEPS = flags.DEFINE_integer(
+    "training_steps", 30, "Training steps per timed repeat."
+)
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed repeats; medians are reported.")
+_SECTION_CHILD = flags.DEFINE_string(
+    "section_child", None, "Internal: run one section in this process."
+)
+_CHILD_OUTPUT = flags.DEFINE_string(
+    "child_output", None, "Internal: where a section process writes its results."
+)
+
+
+def _training_section():
+    from cmgan_tf.benchmarks.training_speed import measure_training_speed
+    from cmgan_tf.config import preset
+    from cmgan_tf.data.registry import load_dataset
+
+    train = load_dataset("wikipedia_classic").train
+    presets = ("smoke",) if _SMOKE.value else ("wikipedia", "reference")
+    steps = 2 if _SMOKE.value else _TRAINING_STEPS.value
+    repeats = 1 if _SMOKE.value else _REPEATS.value
+    results = {}
+    for name in presets:
+        config = preset(name)
+        results[name] = {}
+        for strategy, replicas in (("default", 1), ("mirrored", 2)):
+            for jit in (False, True):
+                key = f"{'xla' if jit else 'noxla'}_{replicas}"
+                logging.info("Training speed: %s, %s.", name, key)
+                results[name][key] = measure_training_speed(
+                    config,
+                    train,
+                    jit_compile=jit,
+                    strategy=strategy,
+                    steps=steps,
+                    repeats=repeats,
+                )
+    return results
+
+
+def _latency_section():
+    import numpy as np
+
+    from cmgan_tf.benchmarks import latency
+    from cmgan_tf.config import preset
+    from cmgan_tf.data.dataset import CrossModalDataset
+    from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
+    from cmgan_tf.data.registry import load_dataset
+    from cmgan_tf.models.encoder import CrossModalEncoder
+    from cmgan_tf.training.builder import build_cmgan, build_text_vectorizer
+
+    shapes_pairs = 64 if _SMOKE.value else 512
+    datasets = {
+        "wikipedia (features)": (
+            preset("wikipedia"),
+            load_dataset("wikipedia_classic"),
+        ),
+        "shapes (pixels, captions)": (
+            preset("shapes"),
+            CrossModalDataset(
+                "shapes",
+                generate_shapes_split(shapes_pairs, seed=1),
+                generate_shapes_split(64, seed=2),
+                multi_label=False,
+                class_names=CLASS_NAMES,
+            ),
+        ),
+    }
+    repeats = 5 if _SMOKE.value else 200
+    batch_size = 64
+    results = {}
+    with tempfile.TemporaryDirectory() as root:
+        for name, (config, dataset) in datasets.items():
+            vectorizer = build_text_vectorizer(config, dataset.train)
+            cmgan = build_cmgan(config, dataset.train, False, vectorizer)
+            # Latency does not depend on the weights' values: untrained will do.
+            encoder = CrossModalEncoder.from_generator(
+                cmgan.generator,
+                dataset.train.images,
+                np.asarray(dataset.train.texts),
+                representation=config.model.representation,
+                temperature=config.model.temperature,
+                text_vectorizer=vectorizer,
+            )
+            export = os.path.join(root, name.split()[0])
+            entries = []
+            for modality in ("image", "text"):
+                single = latency.sample_inputs(dataset.test, modality, 1)
+                batch = latency.sample_inputs(dataset.test, modality, batch_size)
+                saved_model_latency = functools.partial(
+                    latency.saved_model_latency, path=export
+                )
+                for runtime, measure in (
+                    ("Keras (tf.function)", latency.keras_encoder_latency),
+                    ("SavedModel", saved_model_latency),
+                ):
+                    one = measure(encoder, single, modality, repeats=repeats)
+                    many = measure(encoder, batch, modality, repeats=repeats // 10 + 1)
+                    entries.append(
+                        {
+                            "modality": modality,
+                            "runtime": runtime,
+                            "single_ms": 1000 * one["median_s"],
+                            "batched_ms_per_query": 1000
+                            * many["median_s"]
+                            / batch_size,
+                        }
+                    )
+            results[name] = entries
+    return results
+
+
+def _retrieval_section():
+    from cmgan_tf.benchmarks.retrieval_speed import measure_retrieval
+
+    sizes = (1000, 5000) if _SMOKE.value else tuple(map(int, _GALLERY_SIZES.value))
+    return [
+        measure_retrieval(size, _RETRIEVAL_DIM.value, repeats=_REPEATS.value)
+        for size in sizes
+    ]
+
+
+def _quality_section():
+    from cmgan_tf.benchmarks import quality
+    from cmgan_tf.config import preset
+    from cmgan_tf.data.registry import load_dataset
+
+    dataset = load_dataset("wikipedia_classic")
+    config = preset("smoke" if _SMOKE.value else "wikipedia")
+    seeds = [int(s) for s in _SEEDS.value][: 1 if _SMOKE.value else None]
+    ablations = ("full",) if _SMOKE.value else tuple(quality.ABLATIONS)
+    results = {
+        f"CM-GAN {name}": scores
+        for name, scores in quality.cmgan_scores(config, seeds, ablations).items()
+    }
+    results["CCA"] = quality.cca_scores(dataset.train, dataset.test, config.data)
+    results["Semantic matching"] = quality.semantic_matching_scores(
+        dataset.train, dataset.test, config.data
+    )
+    return results
+
+
+_RUNNERS = {
+    "training": _training_section,
+    "latency": _latency_section,
+    "retrieval": _retrieval_section,
+    "quality": _quality_section,
+}
+
+
+def _set_up_tensorflow(section):
+    """Configures TensorFlow before its runtime starts, as a section needs."""
+    import tensorflow as tf
+
+    if section == "training":
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        if not tf.config.list_physical_devices("GPU"):
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+            )
+    if section == "latency":
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _run_child(section, output):
+    _set_up_tensorflow(section)
+    start = time.perf_counter()
+    results = _RUNNERS[section]()
+    with open(output, "w") as handle:
+        json.dump({"seconds": time.perf_counter() - start, "results": results}, handle)
+
+
+def _machine():
+    import tensorflow as tf
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "tensorflow": tf.__version__,
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+    }
+
+
+def _markdown(results, command):
+    from cmgan_tf.benchmarks import report
+
+    tables = {
+        "training": (
+            "Training speed (`train_step`, wikipedia_classic features)",
+            report.training_table,
+        ),
+        "latency": ("Encoding latency (one thread)", report.latency_table),
+        "retrieval": (
+            f"Exact top-10 retrieval ({_RETRIEVAL_DIM.value}-d, 64 queries per call)",
+            report.retrieval_table,
+        ),
+        "quality": (
+            "Retrieval quality (wikipedia_classic test split, MAP@all)",
+            report.quality_table,
+        ),
+    }
+    machine = results["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {machine['cpus']} CPUs ({machine['processor']}), "
+        f"{', '.join(machine['gpus']) or 'no GPU'}, "
+        f"TensorFlow {machine['tensorflow']}.",
+    ]
+    for section, (title, render) in tables.items():
+        if section in results["sections"]:
+            seconds = results["sections"][section]["seconds"]
+            lines += ["", f"## {title}", "", f"({seconds:.0f} s)", ""]
+            lines.append(render(results["sections"][section]["results"]))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv):
+    """Runs the command; `argv` holds what absl did not parse as flags."""
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if _SECTION_CHILD.value:
+        _run_child(_SECTION_CHILD.value, _CHILD_OUTPUT.value)
+        return
+    unknown = set(_SECTIONS.value) - set(SECTIONS)
+    if unknown:
+        sys.exit(
+            f"benchmark: error: unknown sections {sorted(unknown)}; "
+            f"known: {', '.join(SECTIONS)}."
+        )
+    os.makedirs(_RESULTS_DIR.value, exist_ok=True)
+    command = " ".join(["python -m pipelines.benchmark", *sys.argv[1:]])
+    results = {"command": command, "machine": _machine(), "sections": {}}
+    passed = [a for a in sys.argv[1:] if not a.startswith("--sections")]
+    for section in _SECTIONS.value:
+        output = os.path.join(_RESULTS_DIR.value, f"{section}.json")
+        logging.info("Running the %s section.", section)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipelines.benchmark",
+                *passed,
+                f"--section_child={section}",
+                f"--child_output={output}",
+            ],
+            check=True,
+        )
+        with open(output) as handle:
+            results["sections"][section] = json.load(handle)
+        os.remove(output)
+    with open(os.path.join(_RESULTS_DIR.value, "results.json"), "w") as handle:
+        json.dump(results, handle, indent=2)
+    text = _markdown(results, command)
+    print(text)
+    if _MARKDOWN.value:
+        with open(_MARKDOWN.value, "w") as handle:
+            handle.write(text)
+
+
+def run():
+    """Console-script entry point."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
