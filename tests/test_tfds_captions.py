@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from cmgan_tf import experiment
+from cmgan_tf.config import DataConfig, ExperimentConfig
 from cmgan_tf.data import load_dataset
 from cmgan_tf.data.demo import CLASS_NAMES
 from cmgan_tf.data.tfds_captions import load_tfds_captions
@@ -246,3 +248,43 @@ def test_registry_pairs_tfds_options_with_the_tfds_dataset():
         load_dataset("tfds")
     with pytest.raises(InvalidInputError, match="go with dataset 'tfds' and only"):
         load_dataset("shapes", tfds_options={"tfds_name": "cmgan_shapes"})
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"dataset": "tfds"}, "Dataset 'tfds' needs `tfds_name`"),
+        (
+            {"tfds_name": "coco_captions"},
+            "apply to dataset 'tfds' only. Received: dataset='wikipedia_classic', "
+            "tfds_name='coco_captions'",
+        ),
+        (
+            {"dataset": "tfds", "tfds_name": "coco_captions", "tfds_caption_key": ""},
+            "`tfds_caption_key` must be a non-empty string",
+        ),
+    ],
+)
+def test_config_rejects_tfds_fields_that_make_no_sense(fields, message):
+    with pytest.raises(InvalidInputError, match=message):
+        DataConfig(**fields)
+
+
+def test_prepare_data_passes_the_tfds_fields(tfds_dir):
+    config = ExperimentConfig().replace(
+        data={
+            "dataset": "tfds",
+            "data_dir": tfds_dir,
+            "image_size": 4,
+            "tfds_name": "tiny_captions",
+            "tfds_caption_key": "captions/text",
+            "tfds_label_key": "objects/label",
+            "tfds_train_split": "test",
+            "validation_fraction": 0.5,
+        }
+    )
+    dataset, train, validation = experiment.prepare_data(config)
+    # Both splits are the two test items: the split fields reached the loader.
+    assert dataset.train.num_pairs == dataset.test.num_pairs == 2
+    assert dataset.multi_label
+    assert train.image_shape == (4, 4, 3)
