@@ -42,9 +42,11 @@ class TinyCaptions(tfds.core.GeneratorBasedBuilder):
     """A few items in the nested layout of `coco_captions`, made up here."""
 
     VERSION = tfds.core.Version("1.0.0")
-    # The configurations other than "default" write a broken train split.
+    # "gray" writes grayscale images; the names of BROKEN_TRAIN write a broken
+    # train split.
     BUILDER_CONFIGS = [
-        tfds.core.BuilderConfig(name=name) for name in ("default", *BROKEN_TRAIN)
+        tfds.core.BuilderConfig(name=name)
+        for name in ("default", "gray", *BROKEN_TRAIN)
     ]
 
     def _info(self):
@@ -52,7 +54,7 @@ class TinyCaptions(tfds.core.GeneratorBasedBuilder):
             builder=self,
             features=tfds.features.FeaturesDict(
                 {
-                    "image": tfds.features.Image(shape=(None, None, 3)),
+                    "image": tfds.features.Image(shape=(None, None, self._channels)),
                     "image/id": np.int64,
                     # A string Tensor, not Text, as in coco_captions.
                     "captions": tfds.features.Sequence(
@@ -70,6 +72,10 @@ class TinyCaptions(tfds.core.GeneratorBasedBuilder):
             ),
         )
 
+    @property
+    def _channels(self):
+        return 1 if self.builder_config.name == "gray" else 3
+
     def _split_generators(self, dl_manager):
         train = BROKEN_TRAIN.get(self.builder_config.name, ITEMS["train"])
         return {
@@ -80,8 +86,8 @@ class TinyCaptions(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, items):
         for index, (colour, captions, labels) in enumerate(items):
             # Images of different sizes, as in coco_captions.
-            image = np.empty((6 + index, 9, 3), np.uint8)
-            image[...] = COLOURS[colour]
+            image = np.empty((6 + index, 9, self._channels), np.uint8)
+            image[...] = COLOURS[colour][: self._channels]
             yield (
                 index,
                 {
@@ -167,6 +173,15 @@ def test_nested_keys_first_caption_and_multi_hot_labels(tfds_dir, caplog):
     assert "dropped 1 of 4 items that have no label in 'objects/label'" in caplog.text
 
 
+def test_grayscale_images_become_rgb(tfds_dir):
+    data = load_tfds_captions(
+        tfds_dir, tfds_name="tiny_captions/gray", image_size=4, **NESTED_KEYS
+    )
+    red_cat = _by_caption(data.train)["red cat"][0]
+    # The red channel of (200, 0, 0) is the gray value, in all three channels.
+    np.testing.assert_array_equal(red_cat, np.full((4, 4, 3), 200))
+
+
 @pytest.mark.parametrize(
     ("options", "messages"),
     [
@@ -238,6 +253,10 @@ def test_a_dataset_not_prepared_says_how_to_prepare_it(tmp_path):
     assert (
         f"tfds build cmgan_shapes/small --data_dir={tmp_path} "
         "--imports=cmgan_tf.data.tfds_shapes"
+    ) in message
+    assert (
+        "import cmgan_tf.data.tfds_shapes; tfds.builder('cmgan_shapes/small', "
+        f"data_dir={str(tmp_path)!r}).download_and_prepare()"
     ) in message
     # Nothing was generated behind the user's back.
     assert not list(tmp_path.iterdir())

@@ -143,22 +143,27 @@ def _open_builder(tfds_name, data_dir):
             f"Could not open TFDS dataset {tfds_name!r}: {error}"
         ) from None
     if not builder.is_prepared():
-        imports = type(builder).__module__
+        module = type(builder).__module__
         command = f"tfds build {tfds_name}"
+        call = f"tfds.builder({tfds_name!r}).download_and_prepare()"
         if data_dir is not None:
             command += f" --data_dir={os.fspath(data_dir)}"
-        if not imports.startswith("tensorflow_datasets."):
-            command += f" --imports={imports}"
+            call = call.replace(")", f", data_dir={os.fspath(data_dir)!r})", 1)
+        if not module.startswith("tensorflow_datasets."):
+            command += f" --imports={module}"
+            call = f"import {module}; {call}"
         manual = (
             ", with its manually downloaded files in --manual_dir=DIR"
             if builder.MANUAL_DOWNLOAD_INSTRUCTIONS
             else ""
         )
+        # Both ways: the `tfds` command line of some TFDS releases needs
+        # apache_beam just to start.
         raise InvalidInputError(
             f"TFDS dataset {tfds_name!r} is not prepared: {builder.data_dir} "
             "holds no prepared copy, and cmgan_tf does not download. Prepare "
-            f"it first with `{command}`{manual}, or pass the --data_dir where "
-            "it is prepared."
+            f"it first with `{command}`{manual} (or in Python: `{call}`), or "
+            "pass the --data_dir where it is prepared."
         )
     return builder
 
