@@ -75,9 +75,12 @@ class DataConfig:
     """Which data to train on and how it is prepared.
 
     Attributes:
-        dataset: Registered dataset name (see `cmgan_tf.data.dataset_names()`).
+        dataset: Registered dataset name (see `cmgan_tf.data.dataset_names()`);
+            `"tfds"` reads the prepared TFDS dataset named by `tfds_name`.
         data_dir: Where the dataset's files are. `None` uses the copy shipped
-            with the package where there is one (`wikipedia_classic`).
+            with the package where there is one (`wikipedia_classic`). For
+            `"tfds"`, the TFDS data directory the dataset was prepared in;
+            `None` is TFDS's default (`~/tensorflow_datasets`).
         validation_fraction: Share of the training pairs held out, stratified
             by class, to choose the epoch and hyper-parameters. The test split
             is never used for choosing anything.
@@ -85,8 +88,21 @@ class DataConfig:
             `"none"` or `"sqrt"` (signed square root, the Hellinger map that
             suits bag-of-visual-words histograms).
         text_transform: Same, for text features.
-        image_size: Side that image files are resized to
-            (`image_captions` dataset only).
+        image_size: Side that images are resized to (`image_captions` and
+            `tfds` datasets only).
+        tfds_name: `tfds` dataset only: the TFDS name, with a configuration
+            if needed, e.g. `coco_captions` or `cmgan_shapes/small`. Nothing
+            is downloaded; prepare the dataset first with `tfds build`.
+        tfds_image_key: `tfds` dataset only: key of the Image feature.
+        tfds_caption_key: `tfds` dataset only: key of the Text feature, or of
+            a Sequence of Text whose first caption is used; nested keys are
+            joined with `/`, e.g. `captions/text`.
+        tfds_label_key: `tfds` dataset only: key of the ClassLabel feature
+            (single-label), or of a Sequence of ClassLabel (multi-label, e.g.
+            `objects/label`; items with no label are dropped).
+        tfds_train_split: `tfds` dataset only: the TFDS split to train on,
+            e.g. `train` or `train[:10%]`.
+        tfds_test_split: `tfds` dataset only: the TFDS split to test on.
     """
 
     dataset: str = "wikipedia_classic"
@@ -95,6 +111,12 @@ class DataConfig:
     image_transform: str = "none"
     text_transform: str = "none"
     image_size: int = 64
+    tfds_name: str | None = None
+    tfds_image_key: str = "image"
+    tfds_caption_key: str = "caption"
+    tfds_label_key: str = "label"
+    tfds_train_split: str = "train"
+    tfds_test_split: str = "test"
 
     def __post_init__(self):
         _require(
@@ -110,6 +132,34 @@ class DataConfig:
         _require_choice("image_transform", self.image_transform, FEATURE_TRANSFORMS)
         _require_choice("text_transform", self.text_transform, FEATURE_TRANSFORMS)
         _require_positive_int(self, "image_size")
+        tfds_fields = [
+            f for f in dataclasses.fields(self) if f.name.startswith("tfds_")
+        ]
+        if self.dataset == "tfds":
+            _require(
+                self.tfds_name is not None,
+                "Dataset 'tfds' needs `tfds_name`, the TFDS dataset to read, "
+                "e.g. --tfds_name=coco_captions. Received: tfds_name=None",
+            )
+            for field in tfds_fields:
+                value = getattr(self, field.name)
+                _require(
+                    isinstance(value, str) and value.strip(),
+                    f"`{field.name}` must be a non-empty string. "
+                    f"Received: {field.name}={value!r}",
+                )
+        else:
+            changed = [
+                f"{f.name}={getattr(self, f.name)!r}"
+                for f in tfds_fields
+                if getattr(self, f.name) != f.default
+            ]
+            _require(
+                not changed,
+                "The `tfds_*` fields apply to dataset 'tfds' only. Received: "
+                f"dataset={self.dataset!r}, {', '.join(changed)}. Pass "
+                "--dataset=tfds to read a TFDS dataset.",
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -66,6 +66,23 @@ def write_json_atomically(path, data):
     os.replace(handle.name, path)
 
 
+def _load_dataset(data, data_dir):
+    """Loads the dataset of a `DataConfig` from `data_dir`."""
+    # `load_dataset` takes TFDS options for dataset "tfds" and refuses them
+    # for the others.
+    options = {}
+    if data.dataset == "tfds":
+        options["tfds_options"] = {
+            "tfds_name": data.tfds_name,
+            "image_key": data.tfds_image_key,
+            "caption_key": data.tfds_caption_key,
+            "label_key": data.tfds_label_key,
+            "train_split": data.tfds_train_split,
+            "test_split": data.tfds_test_split,
+        }
+    return load_dataset(data.dataset, data_dir, image_size=data.image_size, **options)
+
+
 def prepare_data(config):
     """Loads the dataset and splits its training pairs into train and validation.
 
@@ -75,9 +92,7 @@ def prepare_data(config):
     Returns:
         `(dataset, train_split, validation_split)`.
     """
-    dataset = load_dataset(
-        config.data.dataset, config.data.data_dir, image_size=config.data.image_size
-    )
+    dataset = _load_dataset(config.data, config.data.data_dir)
     train_split, validation_split = train_validation_split(
         dataset.train, config.data.validation_fraction, config.training.seed
     )
@@ -245,11 +260,7 @@ def evaluate(model_dir, *, data_dir=None, exclude_query_from_gallery=True):
         random rankings (the chance level), as written to `evaluation.json`.
     """
     config, encoder = load_run(model_dir)
-    dataset = load_dataset(
-        config.data.dataset,
-        data_dir or config.data.data_dir,
-        image_size=config.data.image_size,
-    )
+    dataset = _load_dataset(config.data, data_dir or config.data.data_dir)
     scores = evaluate_encoder(
         encoder, dataset.test, exclude_query_from_gallery=exclude_query_from_gallery
     )

@@ -139,6 +139,16 @@ def test_train_refuses_to_overwrite_a_finished_run(trained_run):
             ["--dataset=dscmr_mat", "--data_dir={tmp}", "--model_dir={tmp}/r"],
             "train_img.mat",
         ),
+        (
+            "train",
+            [
+                "--dataset=tfds",
+                "--tfds_name=cmgan_shapes/small",
+                "--data_dir={tmp}",
+                "--model_dir={tmp}/r",
+            ],
+            "tfds build cmgan_shapes/small",
+        ),
     ],
 )
 def test_bad_input_gets_one_clear_error(tmp_path, module, args, message):

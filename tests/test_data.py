@@ -431,6 +431,7 @@ def test_registry_names():
         "image_captions",
         "npz",
         "shapes",
+        "tfds",
         "wikipedia_classic",
     )
     assert set(DATASETS) == set(dataset_names())

@@ -4,7 +4,7 @@ import os
 import pathlib
 import types
 
-from cmgan_tf.data import demo, image_captions, loaders
+from cmgan_tf.data import demo, image_captions, loaders, tfds_captions
 from cmgan_tf.errors import InvalidInputError
 
 NPZ_FILE_NAME = "features.npz"
@@ -34,6 +34,7 @@ DATASETS = types.MappingProxyType(
         "wikipedia_classic": loaders.load_wikipedia_classic,
         "dscmr_mat": loaders.load_dscmr_mat,
         "npz": _load_npz_file_or_directory,
+        "tfds": tfds_captions.load_tfds_captions,
     }
 )
 """Read-only mapping from dataset name to a loader taking `data_dir`."""
@@ -51,7 +52,7 @@ _DATA_DIR_NEEDED = types.MappingProxyType(
 
 
 # The datasets whose images are resized on loading.
-_READ_FROM_IMAGE_FILES = frozenset({"image_captions"})
+_RESIZES_IMAGES = frozenset({"image_captions", "tfds"})
 
 
 def dataset_names():
@@ -62,12 +63,12 @@ def dataset_names():
 
     Example:
     >>> dataset_names()
-    ('dscmr_mat', 'image_captions', 'npz', 'shapes', 'wikipedia_classic')
+    ('dscmr_mat', 'image_captions', 'npz', 'shapes', 'tfds', 'wikipedia_classic')
     """
     return tuple(sorted(DATASETS))
 
 
-def load_dataset(name, data_dir=None, *, image_size=None):
+def load_dataset(name, data_dir=None, *, image_size=None, tfds_options=None):
     """Load a dataset by name.
 
     Args:
@@ -75,20 +76,29 @@ def load_dataset(name, data_dir=None, *, image_size=None):
             `"wikipedia_classic"` (classic Wikipedia features; `data_dir`
             optional, None reads the copy shipped with the package),
             `"dscmr_mat"` (`data_dir` is the directory of the six DSCMR
-            `.mat` files) or `"npz"` (`data_dir` is the `.npz` file itself,
-            or a directory holding `features.npz`).
+            `.mat` files), `"npz"` (`data_dir` is the `.npz` file itself,
+            or a directory holding `features.npz`), `"shapes"` (generated,
+            no `data_dir`), `"image_captions"` (see
+            `cmgan_tf.data.image_captions`) or `"tfds"` (a prepared TFDS
+            dataset; `data_dir` is the TFDS data directory, None its default).
         data_dir: Optional path, as described under `name`. Defaults to None.
-        image_size: Side that image files are resized to, for datasets read
-            from image files (`"image_captions"`); `None` keeps the loader's
-            default. Other datasets ignore it.
+        image_size: Side that images are resized to, for datasets of
+            full-size images (`"image_captions"`, `"tfds"`); `None` keeps the
+            loader's default. Other datasets ignore it.
+        tfds_options: Dict of the keyword arguments of
+            `cmgan_tf.data.tfds_captions.load_tfds_captions` (`tfds_name`,
+            required, and optionally `image_key`, `caption_key`, `label_key`,
+            `train_split`, `test_split`). Required by `"tfds"`, refused by
+            the other datasets. Defaults to None.
 
     Returns:
         `CrossModalDataset`.
 
     Raises:
         InvalidInputError: If `name` is unknown (the message lists the known
-            names), the dataset needs `data_dir` and got None, or its files
-            are missing or invalid.
+            names), the dataset needs `data_dir` and got None, `tfds_options`
+            is missing for `"tfds"` or given for another dataset, or the
+            dataset's files are missing or invalid.
 
     Example:
     >>> data = load_dataset("wikipedia_classic")
@@ -104,6 +114,13 @@ def load_dataset(name, data_dir=None, *, image_size=None):
             f"Dataset {name!r} needs `data_dir`: {_DATA_DIR_NEEDED[name]}. "
             "Received: data_dir=None"
         )
-    if image_size is not None and name in _READ_FROM_IMAGE_FILES:
-        return DATASETS[name](data_dir, image_size=image_size)
-    return DATASETS[name](data_dir)
+    if (name == "tfds") != (tfds_options is not None):
+        raise InvalidInputError(
+            "`tfds_options` (the TFDS name and feature keys) go with dataset "
+            f"'tfds' and only with it. Received: name={name!r}, "
+            f"tfds_options={tfds_options!r}"
+        )
+    options = dict(tfds_options or {})
+    if image_size is not None and name in _RESIZES_IMAGES:
+        options["image_size"] = image_size
+    return DATASETS[name](data_dir, **options)

@@ -1,0 +1,361 @@
+"""Loads image-caption pairs from a TFDS dataset that is already prepared.
+
+Any TFDS dataset with an image, a caption and a class label per item will do,
+e.g. `coco_captions`:
+
+```
+image          Image                            the image
+captions/text  Sequence of strings              five captions per image
+objects/label  Sequence of ClassLabel (80)      the classes of its objects
+```
+
+Features are named by their keys, nested keys joined with `/`. What becomes
+of them:
+
+- the image feature: an `Image` of uint8 pixels, RGB or grayscale; resized to
+  `image_size` x `image_size` (grayscale becomes RGB in `ImageCaptionSplit`).
+- the caption feature: a string (`Text`, or a string `Tensor` as in
+  `coco_captions`), or a `Sequence` of strings of which the first is kept.
+- the label feature: a `ClassLabel` gives single-label data (one-hot); a
+  `Sequence` of `ClassLabel` gives multi-label data (multi-hot: the classes
+  present, each once), where items are relevant to each other when they share
+  a class, as in NUS-WIDE. Class names are the `ClassLabel`'s.
+
+Items with no label (an empty sequence, or an id such as -1 outside the
+classes) are dropped and counted in the log: retrieval scores need every item
+to have a class. Nothing is downloaded; a dataset that is not prepared in the
+data directory is an error that says how to prepare it. Importing this module
+also registers the project's `cmgan_shapes` builder.
+"""
+
+import functools
+import operator
+import os
+import typing
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from absl import logging
+
+from cmgan_tf.data import tfds_shapes  # noqa: F401  (registers `cmgan_shapes`)
+from cmgan_tf.data.dataset import CrossModalDataset, ImageCaptionSplit, decode_texts
+from cmgan_tf.errors import InvalidInputError
+
+# Items are resized one by one before batching, so a batch holds only small
+# images; batches just cut the per-item cost of leaving tf.data.
+_BATCH_SIZE = 128
+
+
+class _Feature(typing.NamedTuple):
+    """A leaf feature of a TFDS dataset.
+
+    Attributes:
+        key: Its path joined with `/`, as the `tfds_*_key` fields spell it.
+        connector: The `tfds.features.FeatureConnector`.
+        path: The keys leading to it in the decoded example's nested dicts.
+        depth: How many `Sequence`s wrap it: 1 for `captions/text`.
+    """
+
+    key: str
+    connector: tfds.features.FeatureConnector
+    path: tuple[str, ...]
+    depth: int
+
+
+def _leaf_features(connector, path=(), depth=0):
+    """Yields a `_Feature` for every leaf under `connector`."""
+    if isinstance(connector, tfds.features.FeaturesDict):
+        for name, child in connector.items():
+            yield from _leaf_features(child, (*path, name), depth)
+    elif isinstance(connector, tfds.features.Sequence):
+        yield from _leaf_features(connector.feature, path, depth + 1)
+    else:
+        yield _Feature("/".join(path), connector, path, depth)
+
+
+def _describe(leaf):
+    name = type(leaf.connector).__name__
+    if type(leaf.connector) is tfds.features.Tensor:
+        name += f" of {leaf.connector.tf_dtype.name}"
+    return "Sequence of " * leaf.depth + name
+
+
+def _is_image(connector):
+    return isinstance(connector, tfds.features.Image)
+
+
+def _is_string(connector):
+    # Text, or a string Tensor as coco_captions' `captions/text` is.
+    return (
+        isinstance(connector, tfds.features.Tensor)
+        and connector.tf_dtype == tf.string
+        and connector.shape == ()
+    )
+
+
+def _is_class_label(connector):
+    return isinstance(connector, tfds.features.ClassLabel)
+
+
+def _find_feature(builder, tfds_name, flag, key, accepts, depths, expected):
+    """Returns the `_Feature` of `key`, checking its type.
+
+    Args:
+        builder: The dataset's builder.
+        tfds_name: The dataset's name, for messages.
+        flag: The config field naming the key, for messages.
+        key: `/`-joined key of a leaf feature.
+        accepts: Callable telling whether a leaf connector has the right type.
+        depths: Accepted numbers of `Sequence`s around it.
+        expected: What is expected, in words.
+    """
+    leaves = {leaf.key: leaf for leaf in _leaf_features(builder.info.features)}
+    if key not in leaves:
+        raise InvalidInputError(
+            f"TFDS dataset {tfds_name!r} has no feature {key!r} (`{flag}`). "
+            f"Available keys: {', '.join(leaves)}."
+        )
+    leaf = leaves[key]
+    if not accepts(leaf.connector) or leaf.depth not in depths:
+        raise InvalidInputError(
+            f"Feature {key!r} of TFDS dataset {tfds_name!r} (`{flag}`) has type "
+            f"{_describe(leaf)}; expected {expected}."
+        )
+    return leaf
+
+
+def _open_builder(tfds_name, data_dir):
+    """Returns the prepared builder of `tfds_name` in `data_dir`."""
+    try:
+        builder = tfds.builder(tfds_name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        # TFDS's own message lists every registered dataset, over a thousand.
+        raise InvalidInputError(
+            f"TFDS dataset {tfds_name!r} is not registered, and no prepared "
+            f"copy of it was found in {data_dir or 'the default TFDS data dir'}."
+            " Check the spelling (`tfds.list_builders()` lists the registered "
+            "names)."
+        ) from None
+    except ValueError as error:
+        # An unknown configuration or version of a registered dataset.
+        raise InvalidInputError(
+            f"Could not open TFDS dataset {tfds_name!r}: {error}"
+        ) from None
+    if not builder.is_prepared():
+        module = type(builder).__module__
+        command = f"tfds build {tfds_name}"
+        call = f"tfds.builder({tfds_name!r}).download_and_prepare()"
+        if data_dir is not None:
+            command += f" --data_dir={os.fspath(data_dir)}"
+            call = call.replace(")", f", data_dir={os.fspath(data_dir)!r})", 1)
+        if not module.startswith("tensorflow_datasets."):
+            command += f" --imports={module}"
+            call = f"import {module}; {call}"
+        manual = (
+            ", with its manually downloaded files in --manual_dir=DIR"
+            if builder.MANUAL_DOWNLOAD_INSTRUCTIONS
+            else ""
+        )
+        # Both ways: the `tfds` command line of some TFDS releases needs
+        # apache_beam just to start.
+        raise InvalidInputError(
+            f"TFDS dataset {tfds_name!r} is not prepared: {builder.data_dir} "
+            "holds no prepared copy, and cmgan_tf does not download. Prepare "
+            f"it first with `{command}`{manual} (or in Python: `{call}`), or "
+            "pass the --data_dir where it is prepared."
+        )
+    return builder
+
+
+def _check_split(builder, tfds_name, split, flag):
+    """Raises unless `split` names a non-empty split of the dataset."""
+    try:
+        num_examples = builder.info.splits[split].num_examples
+    except (KeyError, ValueError):
+        raise InvalidInputError(
+            f"TFDS dataset {tfds_name!r} has no split {split!r} (`{flag}`). "
+            f"Available splits: {', '.join(builder.info.splits)}."
+        ) from None
+    if num_examples == 0:
+        raise InvalidInputError(
+            f"Split {split!r} of TFDS dataset {tfds_name!r} (`{flag}`) holds no items."
+        )
+
+
+def _read_split(builder, split, image, caption, label, image_size):
+    """Returns images `(n, s, s, c)` uint8, captions `(n,)` and labels `(n, C)`."""
+    wanted = {}
+    for path in (image.path, caption.path, label.path):
+        node = wanted
+        for name in path[:-1]:
+            node = node.setdefault(name, {})
+        node[path[-1]] = True
+    # Only the three features are decoded; coco_captions has more.
+    decoders = tfds.decode.PartialDecoding(wanted)
+    num_classes = label.connector.num_classes
+
+    def prepare(example):
+        def get(feature):
+            return functools.reduce(operator.getitem, feature.path, example)
+
+        pixels = tf.image.resize(get(image), (image_size, image_size), antialias=True)
+        pixels = tf.cast(tf.clip_by_value(tf.round(pixels), 0, 255), tf.uint8)
+        text = get(caption)
+        if caption.depth:
+            # An item without captions gets "", which `decode_texts` rejects
+            # by its index.
+            text = tf.concat([text, [""]], axis=0)[0]
+        # Summed one-hot rows of the ids, capped at 1: multi-hot with each
+        # class once, all zeros for no ids or ids outside [0, C) such as -1.
+        ids = tf.reshape(get(label), [-1])
+        labels = tf.minimum(tf.reduce_sum(tf.one_hot(ids, num_classes), axis=0), 1.0)
+        return pixels, text, labels
+
+    batches = (
+        builder.as_dataset(split=split, shuffle_files=False, decoders=decoders)
+        .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(_BATCH_SIZE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    images, captions, labels = zip(*tfds.as_numpy(batches), strict=True)
+    return np.concatenate(images), np.concatenate(captions), np.concatenate(labels)
+
+
+def _load_split(builder, tfds_name, split, image, caption, label, image_size):
+    """Returns one split as an `ImageCaptionSplit` of its labelled items."""
+    images, captions, labels = _read_split(
+        builder, split, image, caption, label, image_size
+    )
+    where = f"TFDS dataset {tfds_name!r}, split {split!r}"
+    try:
+        # Checked before dropping unlabelled items, so that an index is the
+        # item's position in the split as TFDS reads it.
+        captions = decode_texts(captions)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{where}, {caption.key!r}: {error}") from None
+    labelled = labels.any(axis=1)
+    if not labelled.any():
+        raise InvalidInputError(
+            f"{where}: none of its {len(labels)} items has a label in {label.key!r}."
+        )
+    if not labelled.all():
+        logging.info(
+            "%s: dropped %d of %d items that have no label in %r.",
+            where,
+            int((~labelled).sum()),
+            len(labels),
+            label.key,
+        )
+    try:
+        return ImageCaptionSplit(
+            images[labelled],
+            [text for text, keep in zip(captions, labelled, strict=True) if keep],
+            labels[labelled],
+        )
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{where}: {error}") from None
+
+
+def load_tfds_captions(
+    data_dir=None,
+    *,
+    tfds_name,
+    image_size=64,
+    image_key="image",
+    caption_key="caption",
+    label_key="label",
+    train_split="train",
+    test_split="test",
+):
+    """Loads two splits of a prepared TFDS dataset as image-caption pairs.
+
+    See the module docstring for which features are accepted and how they
+    are turned into images, captions and labels. Both splits are decoded into
+    NumPy arrays in memory (`coco_captions`' 82783 training images take 1 GB
+    at `image_size=64`).
+
+    Args:
+        data_dir: TFDS data directory the dataset was prepared in. Defaults to
+            None, TFDS's default (`~/tensorflow_datasets`, or
+            `$TFDS_DATA_DIR`).
+        tfds_name: TFDS name, with a configuration or version if needed, e.g.
+            `"coco_captions"` or `"cmgan_shapes/small"`.
+        image_size: Side the images are resized to. Defaults to 64.
+        image_key: Key of the `Image` feature. Defaults to `"image"`.
+        caption_key: Key of the string feature, or of a `Sequence` of
+            strings whose first caption is kept, e.g. `"captions/text"`.
+            Defaults to `"caption"`.
+        label_key: Key of the `ClassLabel` feature (single-label data), or of
+            a `Sequence` of `ClassLabel` (multi-label data), e.g.
+            `"objects/label"`. Defaults to `"label"`.
+        train_split: TFDS split to train on; slices such as `"train[:10%]"`
+            work. Defaults to `"train"`.
+        test_split: TFDS split to evaluate on. Defaults to `"test"`.
+
+    Returns:
+        A `CrossModalDataset` named `tfds_name` of `ImageCaptionSplit`s with
+        images `(n, image_size, image_size, 3)` uint8, captions `(n,)` and
+        labels `(n, num_classes)`.
+
+    Raises:
+        InvalidInputError: for a TFDS name that is not registered, a dataset
+            that is not prepared in `data_dir`, a missing split or feature key
+            (the message lists those there are), a feature of the wrong type,
+            a missing, empty or non-UTF-8 caption (named by its index in the
+            split), or a split left with no labelled item.
+
+    Example:
+    >>> data = load_tfds_captions(
+    ...     "/data/tensorflow_datasets",
+    ...     tfds_name="coco_captions",
+    ...     caption_key="captions/text",
+    ...     label_key="objects/label",
+    ... )  # doctest: +SKIP
+    >>> data.multi_label, data.num_classes  # doctest: +SKIP
+    (True, 80)
+    """
+    if (
+        isinstance(image_size, bool)
+        or not isinstance(image_size, int)
+        or image_size < 1
+    ):
+        raise InvalidInputError(
+            f"`image_size` must be a positive integer. Received: {image_size!r}"
+        )
+    builder = _open_builder(tfds_name, data_dir)
+    find = functools.partial(_find_feature, builder, tfds_name)
+    image = find("tfds_image_key", image_key, _is_image, (0,), "Image")
+    caption = find(
+        "tfds_caption_key",
+        caption_key,
+        _is_string,
+        (0, 1),
+        "a string (Text or string Tensor) or a Sequence of strings",
+    )
+    label = find(
+        "tfds_label_key",
+        label_key,
+        _is_class_label,
+        (0, 1),
+        "ClassLabel or Sequence of ClassLabel",
+    )
+    if image.connector.np_dtype != np.uint8:
+        raise InvalidInputError(
+            f"Feature {image_key!r} of TFDS dataset {tfds_name!r} holds "
+            f"{image.connector.np_dtype} pixels; expected uint8 images."
+        )
+    splits = {"train": train_split, "test": test_split}
+    for role, split in splits.items():
+        _check_split(builder, tfds_name, split, f"tfds_{role}_split")
+    train, test = (
+        _load_split(builder, tfds_name, split, image, caption, label, image_size)
+        for split in splits.values()
+    )
+    return CrossModalDataset(
+        tfds_name,
+        train,
+        test,
+        multi_label=label.depth == 1,
+        class_names=tuple(label.connector.names),
+    )
