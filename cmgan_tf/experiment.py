@@ -330,11 +330,7 @@ def export_serving_model(
     config, encoder = load_run(model_dir)
     dataset = None
     if gallery_split != "none" or check_parity:
-        dataset = load_dataset(
-            config.data.dataset,
-            data_dir or config.data.data_dir,
-            image_size=config.data.image_size,
-        )
+        dataset = _load_dataset(config.data, data_dir or config.data.data_dir)
     if gallery_file:
         galleries = saved_model_export.load_gallery_file(gallery_file)
     elif gallery_split == "none":
