@@ -23,6 +23,9 @@ setuptools.setup(
         "numpy>=1.26",
         "scipy>=1.11",
         "absl-py>=2.1",
+        # The LiteRT runtime of the TFLite encoders (tf.lite.Interpreter is
+        # deprecated).
+        "ai-edge-litert>=2.3,<3",
     ],
     extras_require={
         # The gRPC client of cmgan_tf.export.serving_client.

@@ -11,7 +11,8 @@ A model directory written by `train` holds:
 - `metrics.json`: best epoch, validation scores, training time, history.
 
 `evaluate` adds `evaluation.json`; `export_serving_model` writes the run's
-encoder into a TensorFlow Serving model repository.
+encoder into a TensorFlow Serving model repository, `export_tflite_model` as
+TFLite files.
 """
 
 import functools
@@ -30,6 +31,7 @@ from cmgan_tf.data.splits import train_validation_split
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.export import parity
 from cmgan_tf.export import saved_model as saved_model_export
+from cmgan_tf.export import tflite as tflite_export
 from cmgan_tf.models.encoder import CrossModalEncoder
 from cmgan_tf.retrieval.callbacks import RetrievalValidation
 from cmgan_tf.retrieval.evaluation import evaluate_encoder, random_ranking_scores
@@ -358,4 +360,49 @@ def export_serving_model(
         result["parity"] = parity.saved_model_parity(
             path, encoder, dataset.test, galleries
         )
+    return result
+
+
+def export_tflite_model(
+    model_dir,
+    export_dir,
+    *,
+    variants=tflite_export.VARIANTS,
+    overwrite=False,
+    data_dir=None,
+    check_parity=False,
+):
+    """Exports a trained run's encoders as TFLite files.
+
+    Args:
+        model_dir: Directory written by `train`.
+        export_dir: Directory to create (see `tflite.export_tflite`).
+        variants: Subset of `tflite.VARIANTS`.
+        overwrite: Replace an existing `export_dir`.
+        data_dir: Overrides the dataset location recorded in `config.json`.
+        check_parity: Compare every file with the Keras encoder on the test
+            split (`parity.tflite_parity`).
+
+    Returns:
+        Dict with `path`, `manifest` and, with `check_parity`, `parity`.
+    """
+    config, encoder = load_run(model_dir)
+    dataset = None
+    if "int8" in variants or check_parity:
+        dataset = _load_dataset(config.data, data_dir or config.data.data_dir)
+    representative = None
+    if "int8" in variants:
+        representative = {"image": dataset.train.images, "text": dataset.train.texts}
+    manifest = tflite_export.export_tflite(
+        encoder,
+        export_dir,
+        variants=variants,
+        representative_inputs=representative,
+        overwrite=overwrite,
+        config=config,
+    )
+    logging.info("Wrote %s.", export_dir)
+    result = {"path": str(export_dir), "manifest": manifest}
+    if check_parity:
+        result["parity"] = parity.tflite_parity(export_dir, encoder, dataset.test)
     return result

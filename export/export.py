@@ -3,9 +3,12 @@ r"""Exports a trained CM-GAN encoder for serving.
 `--format=saved_model` adds a version to a TensorFlow Serving model
 repository: `<export_dir>/<model_name>/<version>/` and
 `<export_dir>/models.config` (see BUILD.md for serving it).
+`--format=tflite` creates `<export_dir>` holding one `.tflite` encoder per
+modality and variant, with `manifest.json` (and `vocabulary.txt` for captions).
 
-Example:
+Examples:
     cmgan-export --model_dir=/tmp/run1 --export_dir=/tmp/serving --check_parity
+    cmgan-export --model_dir=/tmp/run1 --format=tflite --export_dir=/tmp/tflite
 """
 
 import sys
@@ -14,6 +17,7 @@ from absl import app, flags
 
 from cmgan_tf import experiment
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.export import tflite
 
 _MODEL_DIR = flags.DEFINE_string(
     "model_dir", None, "Directory written by cmgan-train.", required=True
@@ -21,12 +25,24 @@ _MODEL_DIR = flags.DEFINE_string(
 _EXPORT_DIR = flags.DEFINE_string(
     "export_dir", None, "Root of the model repository to write.", required=True
 )
-_FORMAT = flags.DEFINE_enum("format", "saved_model", ["saved_model"], "What to export.")
+_FORMAT = flags.DEFINE_enum(
+    "format",
+    "saved_model",
+    ["saved_model", "tflite"],
+    "A SavedModel version for TF Serving, or TFLite encoders.",
+)
+_TFLITE_VARIANTS = flags.DEFINE_list(
+    "tflite_variants",
+    list(tflite.VARIANTS),
+    f"TFLite variants to write, of {', '.join(tflite.VARIANTS)}.",
+)
 _MODEL_NAME = flags.DEFINE_string(
     "model_name", "cmgan", "Name the model is served under."
 )
 _VERSION = flags.DEFINE_integer(
-    "version", None, "Version number; default: one more than the highest present."
+    "version",
+    None,
+    "SavedModel version number; default: one more than the highest present.",
 )
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace the version if it exists.")
 _GALLERY = flags.DEFINE_enum(
@@ -57,7 +73,8 @@ _DATA_DIR = flags.DEFINE_string(
 _CHECK_PARITY = flags.DEFINE_bool(
     "check_parity",
     False,
-    "Reload the export and compare it with the Keras encoder on the test split.",
+    "Reload the export and compare it with the Keras encoder on the test split "
+    "(for TFLite: embeddings, top-10 rankings and MAP of every variant).",
 )
 
 
@@ -66,24 +83,60 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
-        result = experiment.export_serving_model(
-            _MODEL_DIR.value,
-            _EXPORT_DIR.value,
-            model_name=_MODEL_NAME.value,
-            version=_VERSION.value,
-            overwrite=_OVERWRITE.value,
-            gallery_split=_GALLERY.value,
-            gallery_file=_GALLERY_FILE.value,
-            top_k=_TOP_K.value,
-            serving_base_path=_SERVING_BASE_PATH.value,
-            data_dir=_DATA_DIR.value,
-            check_parity=_CHECK_PARITY.value,
-        )
+        if _FORMAT.value == "tflite":
+            result = experiment.export_tflite_model(
+                _MODEL_DIR.value,
+                _EXPORT_DIR.value,
+                variants=tuple(_TFLITE_VARIANTS.value),
+                overwrite=_OVERWRITE.value,
+                data_dir=_DATA_DIR.value,
+                check_parity=_CHECK_PARITY.value,
+            )
+        else:
+            result = experiment.export_serving_model(
+                _MODEL_DIR.value,
+                _EXPORT_DIR.value,
+                model_name=_MODEL_NAME.value,
+                version=_VERSION.value,
+                overwrite=_OVERWRITE.value,
+                gallery_split=_GALLERY.value,
+                gallery_file=_GALLERY_FILE.value,
+                top_k=_TOP_K.value,
+                serving_base_path=_SERVING_BASE_PATH.value,
+                data_dir=_DATA_DIR.value,
+                check_parity=_CHECK_PARITY.value,
+            )
     except InvalidInputError as error:
         sys.exit(f"cmgan-export: error: {error}")
     print(f"Exported {result['path']}")
-    for name, value in result.get("parity", {}).items():
-        print(f"{name}: {value:.3g}")
+    for name, info in result.get("manifest", {}).items():
+        print(f"{name}: {info['bytes'] / 1024:.0f} KiB")
+    parity = result.get("parity", {})
+    if _FORMAT.value == "tflite" and parity:
+        print(format_tflite_parity(parity))
+    else:
+        for name, value in parity.items():
+            print(f"{name}: {value:.3g}")
+
+
+def format_tflite_parity(parity):
+    """Returns the TFLite parity report as a Markdown table."""
+    lines = [
+        "| variant | max abs diff (image / text) | same top-10 | MAP I->T | MAP T->I |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for variant, row in parity.items():
+        diff = (
+            f"{row['image_max_abs_diff']:.1e} / {row['text_max_abs_diff']:.1e}"
+            if "image_max_abs_diff" in row
+            else "reference"
+        )
+        same = f"{row['same_top_k']:.3f}" if "same_top_k" in row else ""
+        lines.append(
+            f"| {variant} | {diff} | {same} | {row['map_image_to_text']:.4f} "
+            f"| {row['map_text_to_image']:.4f} |"
+        )
+    return "\n".join(lines)
 
 
 def run():

@@ -17,7 +17,10 @@ tf.config.set_logical_device_configuration(
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from cmgan_tf.data.dataset import PairedSplit  # noqa: E402
+from cmgan_tf import experiment  # noqa: E402
+from cmgan_tf.config import preset  # noqa: E402
+from cmgan_tf.data.dataset import CrossModalDataset, PairedSplit  # noqa: E402
+from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split  # noqa: E402
 
 
 def make_paired_split(num_pairs, num_classes=4, image_dim=12, text_dim=6, seed=0):
@@ -60,3 +63,49 @@ def npz_dataset(tmp_path):
         test_labels=test.labels.argmax(1),
     )
     return path
+
+
+def _train(config, dataset):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(experiment, "load_dataset", lambda *args, **kwargs: dataset)
+        experiment.train(config)
+    return experiment.load_run(config.runtime.model_dir)[1]
+
+
+@pytest.fixture(scope="session")
+def feature_run(tmp_path_factory):
+    """`(model_dir, encoder)` of a short smoke run on the Wikipedia features."""
+    model_dir = tmp_path_factory.mktemp("features") / "run"
+    config = preset("smoke").replace(
+        data={"dataset": "wikipedia_classic"},
+        training={"epochs": 2},
+        runtime={"model_dir": str(model_dir)},
+    )
+    experiment.train(config)
+    return model_dir, experiment.load_run(model_dir)[1]
+
+
+@pytest.fixture(scope="session")
+def raw_run(tmp_path_factory):
+    """`(encoder, test split)` trained on small raw shape images and captions."""
+    dataset = CrossModalDataset(
+        "shapes",
+        generate_shapes_split(256, image_size=16, seed=1),
+        generate_shapes_split(48, image_size=16, seed=2),
+        multi_label=False,
+        class_names=CLASS_NAMES,
+    )
+    config = preset("smoke").replace(
+        data={"dataset": "shapes"},
+        model={
+            "image_filters": (8,),
+            "image_trunk_units": 16,
+            "vocabulary_size": 60,
+            "sequence_length": 12,
+            "embedding_dim": 8,
+            "text_filters": 4,
+        },
+        training={"epochs": 1, "batch_size": 32},
+        runtime={"model_dir": str(tmp_path_factory.mktemp("raw") / "run")},
+    )
+    return _train(config, dataset), dataset.test

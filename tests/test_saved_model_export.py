@@ -14,9 +14,7 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from cmgan_tf import experiment
-from cmgan_tf.config import ExperimentConfig, preset
-from cmgan_tf.data.dataset import CrossModalDataset
-from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
+from cmgan_tf.config import ExperimentConfig
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.export import saved_model, serving_client
 from cmgan_tf.retrieval.search import rankings_agree, top_k_search
@@ -33,52 +31,6 @@ for name in model.signatures:
         outputs[f"{name}/{output}"] = value.numpy()
 np.savez(sys.argv[3], **outputs)
 """
-
-
-def _train(config, dataset):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(experiment, "load_dataset", lambda *args, **kwargs: dataset)
-        experiment.train(config)
-    return experiment.load_run(config.runtime.model_dir)[1]
-
-
-@pytest.fixture(scope="module")
-def feature_run(tmp_path_factory):
-    """`(model_dir, encoder)` of a short smoke run on the Wikipedia features."""
-    model_dir = tmp_path_factory.mktemp("features") / "run"
-    config = preset("smoke").replace(
-        data={"dataset": "wikipedia_classic"},
-        training={"epochs": 2},
-        runtime={"model_dir": str(model_dir)},
-    )
-    experiment.train(config)
-    return model_dir, experiment.load_run(model_dir)[1]
-
-
-@pytest.fixture(scope="module")
-def raw_run(tmp_path_factory):
-    """`(encoder, test split)` trained on small raw shape images and captions."""
-    dataset = CrossModalDataset(
-        "shapes",
-        generate_shapes_split(256, image_size=16, seed=1),
-        generate_shapes_split(48, image_size=16, seed=2),
-        multi_label=False,
-        class_names=CLASS_NAMES,
-    )
-    config = preset("smoke").replace(
-        data={"dataset": "shapes"},
-        model={
-            "image_filters": (8,),
-            "image_trunk_units": 16,
-            "vocabulary_size": 60,
-            "sequence_length": 12,
-            "embedding_dim": 8,
-            "text_filters": 4,
-        },
-        training={"epochs": 1, "batch_size": 32},
-        runtime={"model_dir": str(tmp_path_factory.mktemp("raw") / "run")},
-    )
-    return _train(config, dataset), dataset.test
 
 
 def _galleries(encoder, split):

@@ -1,9 +1,14 @@
 """Checks that an exported model computes what the Keras encoder computes."""
 
+import json
+import pathlib
+
 import numpy as np
 import tensorflow as tf
 
+from cmgan_tf.export import tflite
 from cmgan_tf.export.saved_model import INPUT_NAMES, MODALITIES, OTHER_MODALITY
+from cmgan_tf.retrieval.metrics import cross_modal_retrieval_scores
 from cmgan_tf.retrieval.search import rankings_agree, top_k_search
 
 # Keras and the SavedModel run the same float32 graph; only the order of
@@ -65,3 +70,80 @@ def _call_in_batches(signature, modality, inputs, batch_size):
         key: np.concatenate([output[key].numpy() for output in outputs])
         for key in outputs[0]
     }
+
+
+def tflite_parity(directory, encoder, split, *, k=10, num_threads=1):
+    """Compares each TFLite encoder of an export with the Keras encoder.
+
+    Every variant embeds both modalities of `split`; its rankings are compared
+    with the Keras encoder's and scored with the same MAP as `cmgan-evaluate`.
+
+    Args:
+        directory: Directory written by `tflite.export_tflite`.
+        encoder: The `CrossModalEncoder` it was exported from.
+        split: Split to embed (the test split).
+        k: Depth of the compared rankings.
+        num_threads: LiteRT interpreter threads.
+
+    Returns:
+        Dict from variant to a dict with `image_max_abs_diff`,
+        `text_max_abs_diff`, `top_k_overlap` (mean share of each Image->Text
+        query's top-k that the Keras ranking also has), `same_top_k` (share of
+        queries whose top-k lists agree up to ties within 1e-4), and
+        `map_image_to_text`, `map_text_to_image`. Key `"keras"` holds the
+        Keras encoder's MAP.
+    """
+    directory = pathlib.Path(directory)
+    manifest = json.loads((directory / tflite.MANIFEST_FILE).read_text())
+    reference = {m: encoder.predict_arrays(_inputs(split, m), m) for m in MODALITIES}
+    keras_scores = cross_modal_retrieval_scores(
+        reference["image"], reference["text"], split.labels, k_values=()
+    )
+    report = {"keras": {key: keras_scores[key] for key in _MAP_KEYS}}
+    k = min(k, split.num_pairs)
+    reference_ids, reference_scores = top_k_search(
+        reference["image"], reference["text"], k
+    )
+    for variant in dict.fromkeys(info["variant"] for info in manifest.values()):
+        embeddings = {}
+        for modality in MODALITIES:
+            name = f"{modality}_{variant}.tflite"
+            inputs = _inputs(split, modality)
+            if manifest[name]["input"]["dtype"] == "int32":
+                tokenizer = tflite.CaptionTokenizer.from_file(
+                    directory / manifest[name]["vocabulary"],
+                    manifest[name]["input"]["shape"][1],
+                )
+                inputs = tokenizer(list(inputs))
+            run = tflite.TFLiteEncoder(directory / name, num_threads=num_threads)
+            embeddings[modality] = np.concatenate(
+                [run(inputs[i : i + 256]) for i in range(0, len(inputs), 256)]
+            )
+        ids, scores = top_k_search(embeddings["image"], embeddings["text"], k)
+        overlap = [
+            len(set(a) & set(b)) / k for a, b in zip(ids, reference_ids, strict=True)
+        ]
+        retrieval = cross_modal_retrieval_scores(
+            embeddings["image"], embeddings["text"], split.labels, k_values=()
+        )
+        report[variant] = {
+            **{
+                f"{m}_max_abs_diff": float(np.abs(embeddings[m] - reference[m]).max())
+                for m in MODALITIES
+            },
+            "top_k_overlap": float(np.mean(overlap)),
+            "same_top_k": float(
+                rankings_agree(
+                    ids, scores, reference_ids, reference_scores, atol=1e-4
+                ).mean()
+            ),
+            **{key: retrieval[key] for key in _MAP_KEYS},
+        }
+    return report
+
+
+_MAP_KEYS = ("map_image_to_text", "map_text_to_image")
+
+
+def _inputs(split, modality):
+    return split.images if modality == "image" else np.asarray(split.texts)

@@ -20,7 +20,6 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import tempfile
 
 import keras
@@ -28,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.export.staging import staged_directory
 
 MODALITIES = ("image", "text")
 INPUT_NAMES = {"image": "images", "text": "texts"}
@@ -400,7 +400,10 @@ def write_serving_version(
         )
     created = _make_directories(model_root)
     try:
-        _write_version(encoder, target, config, galleries, top_k)
+        with staged_directory(target, overwrite=overwrite) as staging:
+            export_saved_model(
+                encoder, staging, config=config, galleries=galleries, top_k=top_k
+            )
     except BaseException:
         for directory in reversed(created):
             if not any(directory.iterdir()):
@@ -422,30 +425,6 @@ def _make_directories(path):
     if not os.access(path, os.W_OK | os.X_OK):
         raise InvalidInputError(f"The export directory {path} is not writable.")
     return missing
-
-
-def _write_version(encoder, target, config, galleries, top_k):
-    """Writes a version directory through a staging directory beside it."""
-    model_root, version = target.parent, target.name
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{version}-", dir=model_root))
-    try:
-        export_saved_model(
-            encoder, staging, config=config, galleries=galleries, top_k=top_k
-        )
-        if target.exists():
-            # Move the old version aside first: a rename cannot replace a
-            # non-empty directory.
-            retired = pathlib.Path(
-                tempfile.mkdtemp(prefix=f".{version}-old-", dir=model_root)
-            )
-            os.replace(target, retired / "saved_model")
-            os.replace(staging, target)
-            shutil.rmtree(retired)
-        else:
-            os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
 
 
 def write_models_config(export_dir, serving_base_path=None):

@@ -162,25 +162,29 @@ class CrossModalEncoder(keras.Model):
         )
         return encoder
 
-    def common_representation(self, inputs, modality):
+    def common_representation(self, inputs, modality, *, tokenized=False):
         """Returns the generator's `(batch, common_dim)` common representation.
 
         Args:
             inputs: A batch of `modality` inputs (strings for raw texts).
             modality: `"image"` or `"text"`.
+            tokenized: Raw texts only: `inputs` are already the
+                `(batch, sequence_length)` token ids of `text_vectorizer`.
         """
-        if modality == "text" and self.text_vectorizer is not None:
+        if modality == "text" and self.text_vectorizer is not None and not tokenized:
             inputs = self.text_vectorizer(inputs)
         return self.generator.encode(inputs, modality, training=False)[1]
 
-    def encode(self, inputs, modality):
+    def encode(self, inputs, modality, *, tokenized=False):
         """Returns `(batch, dim)` unit-norm representations of one modality.
 
         Args:
             inputs: A batch of `modality` inputs.
             modality: `"image"` or `"text"`.
+            tokenized: Raw texts only: `inputs` are token ids (see
+                `common_representation`), as on-device encoders take them.
         """
-        common = self.common_representation(inputs, modality)
+        common = self.common_representation(inputs, modality, tokenized=tokenized)
         if self.representation == "standardized_common":
             common = self.standardizations[modality](common)
         elif self.representation == "class_probabilities":
