@@ -150,8 +150,50 @@ def _latency_section():
                             / batch_size,
                         }
                     )
+            entries += _tflite_latencies(
+                encoder,
+                dataset,
+                os.path.join(root, f"{name.split()[0]}_tflite"),
+                batch_size,
+                repeats,
+            )
             results[name] = entries
     return results
+
+
+def _tflite_latencies(encoder, dataset, directory, batch_size, repeats):
+    from cmgan_tf.benchmarks import latency
+    from cmgan_tf.export import tflite
+
+    manifest = tflite.export_tflite(
+        encoder,
+        directory,
+        representative_inputs={
+            "image": dataset.train.images,
+            "text": dataset.train.texts,
+        },
+    )
+    entries = []
+    for name, info in manifest.items():
+        modality = info["modality"]
+        single = latency.sample_inputs(dataset.test, modality, 1)
+        batch = latency.sample_inputs(dataset.test, modality, batch_size)
+        if info["input"]["dtype"] == "int32":
+            single = tflite.tokenized_texts(encoder, single)
+            batch = tflite.tokenized_texts(encoder, batch)
+        path = os.path.join(directory, name)
+        one = latency.tflite_latency(path, single, repeats=repeats)
+        many = latency.tflite_latency(path, batch, repeats=repeats // 10 + 1)
+        entries.append(
+            {
+                "modality": modality,
+                "runtime": f"TFLite {info['variant']} (LiteRT)",
+                "single_ms": 1000 * one["median_s"],
+                "batched_ms_per_query": 1000 * many["median_s"] / batch_size,
+                "size_kb": f"{info['bytes'] / 1024:.0f}",
+            }
+        )
+    return entries
 
 
 def _retrieval_section():

@@ -42,3 +42,17 @@ def sample_inputs(split, modality, batch_size):
     inputs = split.images if modality == "image" else split.texts
     index = np.arange(batch_size) % len(inputs)
     return np.asarray(inputs)[index]
+
+
+def tflite_latency(path, inputs, *, repeats):
+    """Median seconds of one LiteRT call on `inputs`, with one thread.
+
+    Args:
+        path: A `.tflite` encoder.
+        inputs: A batch of its inputs (token ids for raw captions).
+        repeats: Timed calls.
+    """
+    from cmgan_tf.export.tflite import TFLiteEncoder
+
+    run = TFLiteEncoder(path, num_threads=1)
+    return median_seconds(lambda: run(inputs), repeats=repeats, warmup=3)

@@ -191,7 +191,10 @@ class CrossModalEncoder(keras.Model):
             logits = getattr(self.generator, f"{modality}_classifier")(common)
             scaled = logits / self.temperature
             common = ops.sigmoid(scaled) if self.multi_label else ops.softmax(scaled)
-        return common / ops.maximum(ops.norm(common, axis=-1, keepdims=True), 1e-12)
+        # `normalize` multiplies by a reciprocal square root rather than
+        # dividing by the norm: a full-integer TFLite encoder cannot divide by
+        # a norm that quantises to zero.
+        return ops.normalize(common, axis=-1, order=2, epsilon=1e-12)
 
     def encode_image(self, images):
         """Returns `(batch, common_dim)` unit-norm image representations."""
