@@ -12,12 +12,14 @@ import types
 import typing
 
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.models.backbones import BACKBONES
 from cmgan_tf.models.encoder import REPRESENTATIONS
 
 STRATEGIES = ("auto", "mirrored", "default")
 CLASSIFIERS = ("per_modality", "shared")
 INTER_DISCRIMINATORS = ("conditional", "unconditional")
 FEATURE_TRANSFORMS = ("none", "sqrt")
+IMAGE_BACKBONES = ("conv", *BACKBONES)
 
 
 def _require(condition, message):
@@ -213,6 +215,17 @@ class ModelConfig:
         text_window_sizes: Raw texts only: window sizes of the word CNN's
             parallel convolutions.
         text_filters: Raw texts only: filters per window size.
+        image_backbone: Raw images only: `"conv"`, the VGG-style trunk
+            trained from scratch, or a Keras Applications network
+            (`vgg19`, the paper's, `vgg16`, `resnet50`, `mobilenet_v2`,
+            `efficientnet_b0`) loaded from `backbone_weights`.
+        backbone_weights: Path of a local weights file of the backbone
+            without its top (nothing is downloaded); required with a backbone.
+        backbone_trainable: Fine-tune the backbone; by default it is frozen
+            and runs in inference mode, as the paper uses fixed VGG19 features.
+        word_vectors: Raw texts only: a local GloVe or word2vec text file
+            whose vectors initialise the embeddings of the vocabulary's words
+            (their size must be `embedding_dim`); `None` initialises randomly.
     """
 
     encoder_units: tuple[int, ...] = (1024,)
@@ -238,6 +251,10 @@ class ModelConfig:
     embedding_dim: int = 64
     text_window_sizes: tuple[int, ...] = (2, 3, 4)
     text_filters: int = 64
+    image_backbone: str = "conv"
+    backbone_weights: str | None = None
+    backbone_trainable: bool = False
+    word_vectors: str | None = None
 
     def __post_init__(self):
         _require_units("encoder_units", self.encoder_units)
@@ -275,6 +292,15 @@ class ModelConfig:
             "inter_discriminator", self.inter_discriminator, INTER_DISCRIMINATORS
         )
         _require_choice("representation", self.representation, REPRESENTATIONS)
+        _require_choice("image_backbone", self.image_backbone, IMAGE_BACKBONES)
+        _require(
+            (self.image_backbone == "conv") == (self.backbone_weights is None),
+            "A backbone needs --backbone_weights, a local weights file of it "
+            "without top (nothing is downloaded), and only a backbone takes one. "
+            f"Received: image_backbone={self.image_backbone!r}, "
+            f"backbone_weights={self.backbone_weights!r}",
+        )
+        _require_bool(self, "backbone_trainable")
         _require(
             isinstance(self.temperature, float) and self.temperature > 0,
             "`temperature` must be a positive float. "

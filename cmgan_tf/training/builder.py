@@ -5,9 +5,12 @@ import functools
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from cmgan_tf.data.dataset import ImageCaptionSplit
+from cmgan_tf.data.word_vectors import load_word_vectors
 from cmgan_tf.models.autoencoder import CrossModalAutoencoder
+from cmgan_tf.models.backbones import ApplicationImageTrunk
 from cmgan_tf.models.discriminators import (
     InterModalityDiscriminator,
     IntraModalityDiscriminator,
@@ -50,13 +53,24 @@ def _trunks(config, train_split, text_vectorizer):
                 train_split.texts, config.data.text_transform, name="text_trunk"
             ),
         )
-    return (
-        ConvImageTrunk(
+    if model.image_backbone == "conv":
+        image_trunk = ConvImageTrunk(
             train_split.image_shape[0],
             filters=model.image_filters,
             units=model.image_trunk_units,
             name="image_trunk",
-        ),
+        )
+    else:
+        image_trunk = ApplicationImageTrunk(
+            model.image_backbone,
+            train_split.image_shape[0],
+            units=model.image_trunk_units,
+            trainable_backbone=model.backbone_trainable,
+            weights_path=model.backbone_weights,
+            name="image_trunk",
+        )
+    return (
+        image_trunk,
         WordCNNTextTrunk(
             text_vectorizer.vocabulary_size(),
             model.sequence_length,
@@ -156,7 +170,29 @@ def build_cmgan(config, train_split, multi_label, text_vectorizer=None):
         **discriminators,
     )
     cmgan.build(input_shapes(config, train_split))
+    if config.model.word_vectors and text_vectorizer is not None:
+        _initialise_word_embeddings(
+            cmgan.generator.text_trunk.embedding,
+            text_vectorizer.get_vocabulary(),
+            config.model.word_vectors,
+        )
     return cmgan
+
+
+def _initialise_word_embeddings(embedding, vocabulary, path):
+    """Copies pretrained vectors into the embedding rows of the words found."""
+    vectors, found = load_word_vectors(path, vocabulary, embedding.output_dim)
+    # Padding and out-of-vocabulary ids have no pretrained vector.
+    found[:2] = False
+    weights = keras.ops.convert_to_numpy(embedding.embeddings)
+    weights[found] = vectors[found]
+    embedding.embeddings.assign(weights)
+    logging.info(
+        "Word vectors from %s for %d of the %d vocabulary words.",
+        path,
+        found.sum(),
+        len(vocabulary) - 2,
+    )
 
 
 def build_optimizers(training, steps_per_epoch):
