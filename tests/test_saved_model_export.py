@@ -218,8 +218,9 @@ def test_signatures_reject_nan_features_and_empty_captions(
         model.signatures["encode_image"](images=tf.constant(images))
     path = saved_model.write_serving_version(raw_run[0], tmp_path / "r")
     model = tf.saved_model.load(str(path))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="empty or whitespace"):
-        model.signatures["encode_text"](texts=tf.constant(["a red circle", "  "]))
+    for caption in ("  ", "?!..."):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="caption with no"):
+            model.signatures["encode_text"](texts=tf.constant(["a circle", caption]))
 
 
 def test_gallery_file_ids_are_what_retrieval_returns(feature_run, tmp_path):

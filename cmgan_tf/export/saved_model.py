@@ -12,7 +12,7 @@ SavedModel whose signatures are:
 Signature inputs are fixed in type, so a query of each modality has its own
 retrieval signature. Everything a request needs is in the graph: pixel scaling,
 the caption tokeniser and feature standardisation, and checks that reject
-NaN/Inf features and empty captions with a named error.
+NaN/Inf features and captions with no words with a named error.
 """
 
 import dataclasses
@@ -168,13 +168,16 @@ def serving_input_spec(encoder, modality):
     return tf.TensorSpec((None, *shape[1:]), dtype, name=INPUT_NAMES[modality])
 
 
-def _checked(inputs, modality):
+def _checked(inputs, modality, encoder):
     """Adds graph checks that name what a request got wrong."""
     name = INPUT_NAMES[modality]
     if inputs.dtype == tf.string:
-        lengths = tf.strings.length(tf.strings.strip(inputs))
+        token_ids = encoder.text_vectorizer(inputs)
+        words = tf.reduce_sum(tf.cast(token_ids > 0, tf.int32), axis=1)
         check = tf.debugging.assert_positive(
-            lengths, message=f"`{name}` holds an empty or whitespace-only caption"
+            words,
+            message=f"`{name}` holds a caption with no words (empty, whitespace "
+            "or punctuation only)",
         )
     elif inputs.dtype.is_floating:
         check = tf.debugging.assert_all_finite(
@@ -211,7 +214,11 @@ def build_serving_archive(encoder, galleries=None, top_k=10):
 
     def encoding(modality):
         def encode(inputs):
-            return {"embeddings": encoder.encode(_checked(inputs, modality), modality)}
+            return {
+                "embeddings": encoder.encode(
+                    _checked(inputs, modality, encoder), modality
+                )
+            }
 
         return encode
 
@@ -255,7 +262,7 @@ def _retrieval(encoder, modality, embeddings, ids, top_k):
     k = min(top_k, int(ids.shape[0]))
 
     def retrieve(inputs):
-        queries = encoder.encode(_checked(inputs, modality), modality)
+        queries = encoder.encode(_checked(inputs, modality, encoder), modality)
         # The representations are unit-norm: the dot product is the cosine.
         similarity = tf.matmul(queries, embeddings, transpose_b=True)
         best = tf.math.top_k(similarity, k=k)

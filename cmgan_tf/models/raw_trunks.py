@@ -357,8 +357,9 @@ def make_text_vectorizer(texts, *, vocabulary_size, sequence_length):
         The adapted `keras.layers.TextVectorization`.
 
     Raises:
-        InvalidInputError: If `texts` is empty or not 1-D, if a text is empty or
-            whitespace only, or is bytes that are not valid UTF-8.
+        InvalidInputError: If `texts` is empty or not 1-D, if a text is empty,
+            whitespace or punctuation only, or is bytes that are not valid
+            UTF-8.
     """
     _check_positive_int("sequence_length", sequence_length)
     # Padding and out-of-vocabulary take two ids; fewer leaves no words.
@@ -375,4 +376,15 @@ def make_text_vectorizer(texts, *, vocabulary_size, sequence_length):
         standardize="lower_and_strip_punctuation",
     )
     vectorizer.adapt(np.asarray(decoded, dtype=object))
+    # Punctuation-only captions pass the checks above but standardise to no
+    # token at all: an all-padding input the model could only guess from.
+    token_ids = keras.ops.convert_to_numpy(
+        vectorizer(np.asarray(decoded, dtype=object))
+    )
+    wordless = np.flatnonzero(~token_ids.any(axis=1))
+    if wordless.size:
+        raise InvalidInputError(
+            f"Text {wordless[0]} has no words once lower-cased and stripped of "
+            f"punctuation: {decoded[wordless[0]]!r} ({wordless.size} such texts)."
+        )
     return vectorizer
