@@ -365,6 +365,8 @@ class TrainingConfig:
         lr_decay_rate: Factor applied to the learning rate every
             `lr_decay_epochs` epochs.
         lr_decay_epochs: Epochs between learning-rate decays.
+        clip_norm: Clip each player's gradients to this global norm; 0 turns
+            clipping off.
         seed: Seeds weights, the validation split, shuffling and sampling.
     """
 
@@ -377,6 +379,7 @@ class TrainingConfig:
     ema_momentum: float = 0.0
     lr_decay_rate: float = 0.5
     lr_decay_epochs: int = 100
+    clip_norm: float = 0.0
     seed: int = 0
 
     def __post_init__(self):
@@ -387,7 +390,7 @@ class TrainingConfig:
             "generator_steps",
             "lr_decay_epochs",
         )
-        _require_non_negative(self, "weight_decay")
+        _require_non_negative(self, "weight_decay", "clip_norm")
         _require(
             isinstance(self.seed, int)
             and not isinstance(self.seed, bool)
@@ -427,16 +430,20 @@ class RuntimeConfig:
             XLA.
         verbose: Keras progress output: 0 silent, 1 progress bar, 2 one line
             per epoch.
+        keep_checkpoints: Epoch checkpoints kept in `model_dir/checkpoints`,
+            from which re-running the same command resumes a killed run.
     """
 
     model_dir: str = ""
     strategy: str = "auto"
     jit_compile: bool = True
     verbose: int = 1
+    keep_checkpoints: int = 2
 
     def __post_init__(self):
         _require_choice("strategy", self.strategy, STRATEGIES)
         _require_bool(self, "jit_compile")
+        _require_positive_int(self, "keep_checkpoints")
         _require(
             self.verbose in (0, 1, 2),
             f"`verbose` must be 0, 1 or 2. Received: verbose={self.verbose!r}",

@@ -5,6 +5,7 @@ A model directory written by `train` holds:
 - `config.json`: the `ExperimentConfig` of the run;
 - `best.weights.h5`: the `CMGAN` weights of the epoch with the best validation
   MAP (mean of Image->Text and Text->Image);
+- `checkpoints/`: the latest epochs' full training state, to resume from;
 - `encoder.keras`: the `CrossModalEncoder` built from those weights, the
   artefact that evaluation and export load;
 - `logs/`: TensorBoard logs (every loss term and the validation scores);
@@ -18,6 +19,7 @@ TFLite files.
 import functools
 import json
 import os
+import shutil
 import tempfile
 import time
 
@@ -42,12 +44,15 @@ from cmgan_tf.training.builder import (
     build_text_vectorizer,
     make_strategy,
 )
+from cmgan_tf.training.checkpointing import BestWeights, EpochCheckpoints
+from cmgan_tf.training.divergence import DivergenceGuard
 
 CONFIG_FILE = "config.json"
 BEST_WEIGHTS_FILE = "best.weights.h5"
 ENCODER_FILE = "encoder.keras"
 METRICS_FILE = "metrics.json"
 EVALUATION_FILE = "evaluation.json"
+CHECKPOINT_DIR = "checkpoints"
 SELECTION_METRIC = "val_map_mean"
 GALLERY_SPLITS = ("test", "train", "none")
 
@@ -104,26 +109,37 @@ def prepare_data(config):
 def train(config, *, overwrite=False):
     """Trains a CM-GAN and writes its model directory.
 
+    Every epoch ends with a checkpoint of the whole training state in
+    `model_dir/checkpoints`; calling `train` again with the same configuration
+    after a crash resumes from the last one and reaches the same result as an
+    uninterrupted run (see `EpochCheckpoints`).
+
     Args:
         config: An `ExperimentConfig`; `config.runtime.model_dir` is required.
-        overwrite: Replace a finished run in the model directory. Defaults to
-            `False`.
+        overwrite: Start again in a model directory that holds a finished or
+            interrupted run. Defaults to `False`.
 
     Returns:
         Dict written to `metrics.json`.
 
     Raises:
-        InvalidInputError: on a missing or already used model directory, or
-            invalid data.
+        InvalidInputError: on a missing or already used model directory, a
+            configuration that differs from the interrupted run's, or invalid
+            data. `TrainingDivergedError` (a subclass) if a loss becomes NaN.
     """
     model_dir = config.runtime.model_dir
     if not model_dir:
         raise InvalidInputError("`model_dir` is required to train.")
-    if os.path.exists(os.path.join(model_dir, ENCODER_FILE)) and not overwrite:
+    checkpoint_dir = os.path.join(model_dir, CHECKPOINT_DIR)
+    if overwrite:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    elif os.path.exists(os.path.join(model_dir, ENCODER_FILE)):
         raise InvalidInputError(
             f"{model_dir} already holds a finished run ({ENCODER_FILE}). Choose "
             "another --model_dir or pass --overwrite."
         )
+    elif os.path.isdir(checkpoint_dir):
+        _check_same_run(config, model_dir)
     dataset, train_split, validation_split = prepare_data(config)
     os.makedirs(model_dir, exist_ok=True)
     write_json_atomically(os.path.join(model_dir, CONFIG_FILE), config.to_dict())
@@ -146,18 +162,10 @@ def train(config, *, overwrite=False):
         "on" if config.runtime.jit_compile else "off",
     )
     text_vectorizer = build_text_vectorizer(config, train_split)
-    batches = training_dataset(
-        train_split,
-        config.training.batch_size,
-        config.training.seed,
-        num_replicas=strategy.num_replicas_in_sync,
-        text_vectorizer=text_vectorizer,
-    )
+    steps_per_epoch = train_split.num_pairs // config.training.batch_size
     with strategy.scope():
         cmgan = build_cmgan(config, train_split, dataset.multi_label, text_vectorizer)
-        d_optimizer, g_optimizer = build_optimizers(
-            config.training, train_split.num_pairs // config.training.batch_size
-        )
+        d_optimizer, g_optimizer = build_optimizers(config.training, steps_per_epoch)
         cmgan.compile(
             d_optimizer=d_optimizer if cmgan.discriminators else None,
             g_optimizer=g_optimizer,
@@ -175,40 +183,68 @@ def train(config, *, overwrite=False):
         text_vectorizer=text_vectorizer,
     )
     best_weights = os.path.join(model_dir, BEST_WEIGHTS_FILE)
-    # Averaging first, so that validation and checkpoints see the averages.
-    callbacks = [GeneratorWeightAveraging()] if config.training.ema_momentum else []
+    averaging = GeneratorWeightAveraging() if config.training.ema_momentum else None
+    checkpoints = EpochCheckpoints(
+        checkpoint_dir,
+        keep=config.runtime.keep_checkpoints,
+        averaging=averaging,
+        monitor=SELECTION_METRIC,
+    )
+    initial_epoch = checkpoints.restore(cmgan)
+    if initial_epoch:
+        logging.info("Resuming after epoch %d from %s.", initial_epoch, checkpoint_dir)
+    # Averaging first, so that validation and checkpoints see the averages;
+    # the resumable checkpoint last, so that it records everything else.
+    callbacks = [averaging] if averaging else []
     callbacks += [
         RetrievalValidation(validation_split, build_encoder),
-        keras.callbacks.ModelCheckpoint(
-            best_weights,
-            monitor=SELECTION_METRIC,
-            mode="max",
-            save_best_only=True,
-            save_weights_only=True,
-        ),
+        BestWeights(best_weights, SELECTION_METRIC, best=checkpoints.best),
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
+        checkpoints,
+        DivergenceGuard(f"The last good checkpoint is in {checkpoint_dir}. "),
     ]
-    start = time.perf_counter()
-    history = cmgan.fit(
-        batches,
-        epochs=config.training.epochs,
-        callbacks=callbacks,
-        verbose=config.runtime.verbose,
-        shuffle=False,  # The dataset reshuffles itself every epoch.
+    # One endless stream, so that a resumed run skips exactly the batches of
+    # the epochs it has done and then sees the same batches as an
+    # uninterrupted run.
+    batches = (
+        training_dataset(
+            train_split,
+            config.training.batch_size,
+            config.training.seed,
+            num_replicas=strategy.num_replicas_in_sync,
+            text_vectorizer=text_vectorizer,
+        )
+        .repeat()
+        .skip(initial_epoch * steps_per_epoch)
     )
+    start = time.perf_counter()
+    if initial_epoch < config.training.epochs:
+        cmgan.fit(
+            batches,
+            epochs=config.training.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks,
+            verbose=config.runtime.verbose,
+            shuffle=False,  # The dataset reshuffles itself every epoch.
+        )
     training_time = time.perf_counter() - start
 
     cmgan.load_weights(best_weights)
     encoder = build_encoder(cmgan.generator)
-    encoder.save(os.path.join(model_dir, ENCODER_FILE))
-    selection = history.history[SELECTION_METRIC]
+    partial = os.path.join(model_dir, f".partial-{ENCODER_FILE}")
+    encoder.save(partial)
+    os.replace(partial, os.path.join(model_dir, ENCODER_FILE))
+    history = checkpoints.history
+    selection = history[SELECTION_METRIC]
     best_epoch = max(range(len(selection)), key=selection.__getitem__)
     metrics = {
         "best_epoch": best_epoch + 1,
         "validation": evaluate_encoder(encoder, validation_split),
         "training_time_s": training_time,
+        "resumed_after_epoch": initial_epoch,
         "replicas": strategy.num_replicas_in_sync,
-        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "history": history,
     }
     write_json_atomically(os.path.join(model_dir, METRICS_FILE), metrics)
     logging.info(
@@ -219,6 +255,30 @@ def train(config, *, overwrite=False):
         training_time,
     )
     return metrics
+
+
+def _check_same_run(config, model_dir):
+    """Refuses to resume an interrupted run under another configuration."""
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.exists(path):
+        return
+    with open(path) as handle:
+        recorded = ExperimentConfig.from_json(handle.read())
+    # How verbose the progress output is does not change the run.
+    ignored = {"runtime": {"verbose": config.runtime.verbose}}
+    if recorded.replace(**ignored) != config:
+        old, new = recorded.to_dict(), config.replace(**ignored).to_dict()
+        differences = [
+            f"--{field}={new[section][field]!r} (was {old[section][field]!r})"
+            for section in new
+            for field in new[section]
+            if new[section][field] != old[section][field]
+        ]
+        raise InvalidInputError(
+            f"{model_dir} holds an interrupted run with another configuration "
+            f"({', '.join(differences)}). Re-run its command to resume it, or pass "
+            "--overwrite to start again."
+        )
 
 
 def load_run(model_dir):

@@ -1,5 +1,7 @@
 """Polyak averaging of the generator's weights, visible to the epoch-end callbacks."""
 
+import contextlib
+
 import keras
 
 
@@ -45,3 +47,24 @@ class GeneratorWeightAveraging(keras.callbacks.Callback):
         ):
             variable.assign(value)
         self._trained_values = None
+
+    @contextlib.contextmanager
+    def trained_weights(self):
+        """Puts the trained weights back in place for the body of a `with`.
+
+        Between an epoch's end and the next one's start the generator holds
+        its averages; checkpoints for resuming must hold what training
+        continues from.
+        """
+        if self._trained_values is None:
+            yield
+            return
+        averaged = [keras.ops.convert_to_numpy(v) for v in self._variables()]
+        variables = self._variables()
+        for variable, value in zip(variables, self._trained_values, strict=True):
+            variable.assign(value)
+        try:
+            yield
+        finally:
+            for variable, value in zip(variables, averaged, strict=True):
+                variable.assign(value)

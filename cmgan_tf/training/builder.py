@@ -198,6 +198,7 @@ def _initialise_word_embeddings(embedding, vocabulary, path):
 def build_optimizers(training, steps_per_epoch):
     """Returns `(d_optimizer, g_optimizer)`: Adam with step learning-rate decay.
 
+    Both clip their gradients' global norm to `clip_norm` when it is positive.
     The generator's optimizer also applies `weight_decay` and, with a positive
     `ema_momentum`, keeps a moving average of the generator's weights (see
     `GeneratorWeightAveraging`).
@@ -221,6 +222,7 @@ def build_optimizers(training, steps_per_epoch):
         return keras.optimizers.Adam(
             schedule,
             beta_1=training.beta_1,
+            global_clipnorm=training.clip_norm or None,
             weight_decay=weight_decay or None,
             use_ema=ema_momentum > 0,
             ema_momentum=ema_momentum or 0.99,

@@ -1,0 +1,147 @@
+"""Checkpoints that let a killed training run resume where it stopped.
+
+Keras' `BackupAndRestore` saves `model.save_weights()` and an epoch counter.
+A `CMGAN` needs more for its continuation to be the run it would have been:
+both players' optimizers (moments, iteration counters that drive the
+learning-rate schedule and the stateless sampling seeds, the generator's
+weight averages), the layers' random-number states, the best validation score
+so far and the history of earlier epochs. `EpochCheckpoints` keeps all of it
+in a `tf.train.CheckpointManager`, which also prunes old checkpoints and
+writes its files atomically: TensorFlow writes a checkpoint's files under
+temporary names and then records it in the `checkpoint` index file with an
+atomic write, so a kill mid-write leaves the last complete one in force.
+"""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from cmgan_tf.errors import InvalidInputError
+
+HISTORY_FILE = "history.json"
+
+
+class EpochCheckpoints(keras.callbacks.Callback):
+    """Saves the whole training state after every epoch and restores it.
+
+    Args:
+        directory: Where checkpoints are kept.
+        keep: How many of the latest checkpoints are kept.
+        averaging: The run's `GeneratorWeightAveraging` callback, if any: the
+            trained weights, not the averages it swaps in for validation, are
+            what training continues from.
+        monitor: Name of the logged score whose best value is kept.
+
+    Call `restore()` after compiling and before `fit`; pass its result as
+    `fit(initial_epoch=...)`. Put this callback after the validation and
+    `BestWeights` callbacks, so that it records their results.
+    """
+
+    def __init__(self, directory, *, keep=3, averaging=None, monitor="val_map_mean"):
+        super().__init__()
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise InvalidInputError(
+                f"`keep_checkpoints` must be a positive integer. Received: {keep!r}"
+            )
+        self.directory = directory
+        self.keep = keep
+        self.averaging = averaging
+        self.monitor = monitor
+        self.history = {}
+        self.best = -float("inf")
+        self._manager = None
+
+    def _checkpoint(self, model):
+        self._epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self._best = tf.Variable(-float("inf"), dtype=tf.float64, trainable=False)
+        # Keras 3 layers do not expose all their variables to TensorFlow's
+        # object graph (BatchNorm statistics and random-number states went
+        # missing), so the model's variables are listed explicitly; their
+        # order is fixed by the model's structure.
+        state = {
+            "model_variables": list(model.variables),
+            "epoch": self._epoch,
+            "best": self._best,
+        }
+        for name in ("d_optimizer", "g_optimizer"):
+            if getattr(model, name, None) is not None:
+                state[name] = getattr(model, name)
+        return tf.train.Checkpoint(**state)
+
+    def restore(self, model):
+        """Restores the latest checkpoint into a compiled model, if there is one.
+
+        Returns:
+            The number of epochs already completed (0 for a new run).
+        """
+        os.makedirs(self.directory, exist_ok=True)
+        checkpoint = self._checkpoint(model)
+        self._manager = tf.train.CheckpointManager(
+            checkpoint, self.directory, max_to_keep=self.keep
+        )
+        latest = self._manager.latest_checkpoint
+        if latest is None:
+            return 0
+        checkpoint.restore(latest).assert_existing_objects_matched()
+        with open(os.path.join(self.directory, HISTORY_FILE)) as handle:
+            recorded = json.load(handle)
+        epochs = int(self._epoch.numpy())
+        # The history file may be one epoch ahead of a checkpoint whose write
+        # was cut short; the checkpoint is what training continues from.
+        self.history = {k: v[:epochs] for k, v in recorded.items()}
+        self.best = float(self._best.numpy())
+        return epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        score = (logs or {}).get(self.monitor)
+        if score is not None and score > self.best:
+            self.best = float(score)
+        self._epoch.assign(epoch + 1)
+        self._best.assign(self.best)
+        _write_json_atomically(os.path.join(self.directory, HISTORY_FILE), self.history)
+        if self.averaging is not None:
+            with self.averaging.trained_weights():
+                self._manager.save(checkpoint_number=epoch + 1)
+        else:
+            self._manager.save(checkpoint_number=epoch + 1)
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Saves the model's weights whenever a logged score improves, atomically.
+
+    Keras' `ModelCheckpoint(save_best_only=True)` writes straight into the
+    destination, so a kill during the write leaves a damaged file; this writes
+    a temporary file beside it and renames it.
+
+    Args:
+        path: Destination, a `.weights.h5` file.
+        monitor: Logged score to maximise.
+        best: Best score so far (a resumed run passes its own).
+    """
+
+    def __init__(self, path, monitor, best=-float("inf")):
+        super().__init__()
+        self.path = path
+        self.monitor = monitor
+        self.best = best
+
+    def on_epoch_end(self, epoch, logs=None):
+        score = (logs or {}).get(self.monitor)
+        if score is None or not score > self.best:
+            return
+        self.best = float(score)
+        directory, name = os.path.split(self.path)
+        partial = os.path.join(directory, f".partial-{name}")
+        self.model.save_weights(partial)
+        os.replace(partial, self.path)
+
+
+def _write_json_atomically(path, data):
+    partial = f"{path}.partial"
+    with open(partial, "w") as handle:
+        json.dump(data, handle)
+    os.replace(partial, path)

@@ -1,0 +1,167 @@
+"""Surviving a kill: resume from checkpoints, atomic files, NaN guard, determinism."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cmgan_tf import experiment
+from cmgan_tf.config import preset
+from cmgan_tf.errors import InvalidInputError, TrainingDivergedError
+from cmgan_tf.training import checkpointing
+
+# Averaging, dropout and five generator steps: every kind of state that a
+# resumed run must restore to continue exactly.
+_ARGS = [
+    "--preset=smoke",
+    "--dataset=wikipedia_classic",
+    "--epochs=6",
+    "--ema_momentum=0.9",
+    "--image_dropout=0.3",
+    "--generator_steps=5",
+    "--verbose=0",
+]
+
+
+def _command(model_dir):
+    return [sys.executable, "-m", "pipelines.train", *_ARGS, f"--model_dir={model_dir}"]
+
+
+def _env():
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+
+
+def _completed_epochs(model_dir):
+    index = model_dir / "checkpoints" / "checkpoint"
+    if not index.exists():
+        return 0
+    text = index.read_text()
+    return int(text.split('"ckpt-', 1)[1].split('"', 1)[0])
+
+
+def test_a_run_killed_mid_training_resumes_to_the_same_result(tmp_path):
+    reference = tmp_path / "uninterrupted"
+    result = subprocess.run(
+        _command(reference), capture_output=True, text=True, env=_env(), timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        _command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env()
+    )
+    deadline = time.monotonic() + 240
+    while _completed_epochs(killed) < 2 and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        time.sleep(0.02)
+    # Inside epoch 3 (or writing its checkpoint): anywhere is a valid place.
+    time.sleep(0.3)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+    done = _completed_epochs(killed)
+    assert 2 <= done < 6, "the kill came too late to test resuming"
+    assert not (killed / "encoder.keras").exists()
+
+    again = subprocess.run(
+        _command(killed), capture_output=True, text=True, env=_env(), timeout=300
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    resumed = json.loads((killed / "metrics.json").read_text())
+    expected = json.loads((reference / "metrics.json").read_text())
+    assert resumed["resumed_after_epoch"] == done
+    # Same seed, same batches, same restored state: the same numbers, exactly.
+    assert resumed["history"] == expected["history"]
+    assert resumed["validation"] == expected["validation"]
+    assert resumed["best_epoch"] == expected["best_epoch"]
+    leftovers = [p.name for p in killed.rglob("*") if "partial" in p.name]
+    assert not leftovers
+
+
+def test_resuming_under_another_configuration_is_refused(tmp_path):
+    config = preset("smoke").replace(
+        data={"dataset": "wikipedia_classic"},
+        training={"epochs": 1},
+        runtime={"model_dir": str(tmp_path), "verbose": 0},
+    )
+    experiment.train(config)
+    os.remove(tmp_path / experiment.ENCODER_FILE)  # As if killed at the end.
+    changed = config.replace(training={"learning_rate": 0.5})
+    with pytest.raises(InvalidInputError, match=r"--learning_rate=0.5 \(was 0.001\)"):
+        experiment.train(changed)
+    # Progress output does not change a run; overwrite starts again.
+    experiment.train(config.replace(runtime={"verbose": 2}))
+    metrics = experiment.train(changed, overwrite=True)
+    assert metrics["resumed_after_epoch"] == 0
+
+
+def test_a_nan_loss_stops_training_naming_the_term_and_step(tmp_path):
+    config = preset("smoke").replace(
+        data={"dataset": "wikipedia_classic"},
+        training={"epochs": 3, "learning_rate": 1e30},
+        runtime={"model_dir": str(tmp_path), "verbose": 0},
+    )
+    with pytest.raises(TrainingDivergedError, match=r"epoch \d+, step \d+: .*loss"):
+        experiment.train(config)
+    assert not (tmp_path / experiment.ENCODER_FILE).exists()
+
+
+def test_same_seed_same_metrics(tmp_path):
+    def run(name):
+        config = preset("smoke").replace(
+            data={"dataset": "wikipedia_classic"},
+            training={"epochs": 2, "clip_norm": 1.0},
+            runtime={"model_dir": str(tmp_path / name), "verbose": 0},
+        )
+        return experiment.train(config)
+
+    first, second = run("a"), run("b")
+    assert first["history"] == second["history"]
+    assert first["validation"] == second["validation"]
+
+
+def test_a_checkpoint_write_cut_short_leaves_the_previous_one(tmp_path, monkeypatch):
+    from cmgan_tf.training.builder import build_cmgan, build_optimizers
+
+    train = experiment.load_dataset("wikipedia_classic").train
+    config = preset("smoke")
+
+    def compiled():
+        cmgan = build_cmgan(config, train, False)
+        cmgan.compile(*build_optimizers(config.training, 10), generator_steps=1)
+        return cmgan
+
+    cmgan = compiled()
+    saver = checkpointing.EpochCheckpoints(tmp_path, keep=2)
+    saver.set_model(cmgan)
+    assert saver.restore(cmgan) == 0
+    saver.on_epoch_end(0, {"val_map_mean": 0.5})
+    saved = [v.numpy().copy() for v in cmgan.generator.trainable_variables]
+    for variable in cmgan.generator.trainable_variables:
+        variable.assign(variable + 1.0)
+
+    def killed_mid_write(*args, **kwargs):
+        (tmp_path / "ckpt-2.index").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(saver._manager, "save", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        saver.on_epoch_end(1, {"val_map_mean": 0.6})
+
+    fresh = compiled()
+    restorer = checkpointing.EpochCheckpoints(tmp_path, keep=2)
+    assert restorer.restore(fresh) == 1
+    assert restorer.best == 0.5
+    assert restorer.history == {"val_map_mean": [0.5]}
+    for value, variable in zip(saved, fresh.generator.trainable_variables, strict=True):
+        np.testing.assert_array_equal(value, variable.numpy())
+
+
+def test_keep_checkpoints_must_be_positive():
+    with pytest.raises(InvalidInputError, match="keep_checkpoints"):
+        preset("smoke").replace(runtime={"keep_checkpoints": 0})
