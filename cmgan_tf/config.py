@@ -14,7 +14,7 @@ import typing
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.encoder import REPRESENTATIONS
 
-STRATEGIES = ("auto", "mirrored", "default")
+STRATEGIES = ("auto", "mirrored", "multi_worker", "default")
 CLASSIFIERS = ("per_modality", "shared")
 INTER_DISCRIMINATORS = ("conditional", "unconditional")
 FEATURE_TRANSFORMS = ("none", "sqrt")
@@ -345,8 +345,10 @@ class RuntimeConfig:
             and metrics.
         strategy: `"auto"` (MirroredStrategy over all visible GPUs if there are
             any, else the default strategy), `"mirrored"` (MirroredStrategy
-            over all visible GPUs, or all logical CPUs when there is no GPU) or
-            `"default"` (one device).
+            over all visible GPUs, or all logical CPUs when there is no GPU),
+            `"multi_worker"` (MultiWorkerMirroredStrategy over the cluster in
+            the `TF_CONFIG` environment variable; run the same command on
+            every worker) or `"default"` (one device).
         jit_compile: Compile each player's forward, losses and gradients with
             XLA.
         verbose: Keras progress output: 0 silent, 1 progress bar, 2 one line
