@@ -37,7 +37,7 @@ class RetrievalValidation(keras.callbacks.Callback):
         encoder = self.build_encoder(self.model.generator)
         scores = evaluate_encoder(encoder, self.validation_split, k_values=())
         strategy = self.model.distribute_strategy
-        if strategy.extended.experimental_between_graph:
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             scores = _mean_over_workers(scores, strategy)
         if logs is not None:
             logs.update({f"val_{name}": value for name, value in scores.items()})

@@ -478,7 +478,8 @@ class CMGAN(keras.Model):
         for _ in range(self.generator_steps):
             self.generator_step(batch)
         results = {name: tracker.result() for name, tracker in self.trackers.items()}
-        if tf.distribute.get_strategy().extended.experimental_between_graph:
+        strategy = tf.distribute.get_strategy()
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             # Under MultiWorkerMirroredStrategy Keras 3.15 averages each step
             # output over replicas with `strategy.reduce(MEAN, axis=0)`, which
             # fails on a scalar ("Invalid reduction dimension 0 for input with
