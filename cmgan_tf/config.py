@@ -15,7 +15,7 @@ from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.backbones import BACKBONES
 from cmgan_tf.models.encoder import REPRESENTATIONS
 
-STRATEGIES = ("auto", "mirrored", "default")
+STRATEGIES = ("auto", "mirrored", "multi_worker", "default")
 CLASSIFIERS = ("per_modality", "shared")
 INTER_DISCRIMINATORS = ("conditional", "unconditional")
 FEATURE_TRANSFORMS = ("none", "sqrt")
@@ -217,8 +217,7 @@ class ModelConfig:
         text_filters: Raw texts only: filters per window size.
         image_backbone: Raw images only: `"conv"`, the VGG-style trunk
             trained from scratch, or a Keras Applications network
-            (`vgg19`, the paper's, `vgg16`, `resnet50`, `mobilenet_v2`,
-            `efficientnet_b0`) loaded from `backbone_weights`.
+            (`vgg19`, the paper's, `vgg16`, `resnet50`, `mobilenet_v2`) loaded from `backbone_weights`.
         backbone_weights: Path of a local weights file of the backbone
             without its top (nothing is downloaded); required with a backbone.
         backbone_trainable: Fine-tune the backbone; by default it is frozen
@@ -424,8 +423,10 @@ class RuntimeConfig:
             and metrics.
         strategy: `"auto"` (MirroredStrategy over all visible GPUs if there are
             any, else the default strategy), `"mirrored"` (MirroredStrategy
-            over all visible GPUs, or all logical CPUs when there is no GPU) or
-            `"default"` (one device).
+            over all visible GPUs, or all logical CPUs when there is no GPU),
+            `"multi_worker"` (MultiWorkerMirroredStrategy over the cluster in
+            the `TF_CONFIG` environment variable; run the same command on
+            every worker) or `"default"` (one device).
         jit_compile: Compile each player's forward, losses and gradients with
             XLA.
         verbose: Keras progress output: 0 silent, 1 progress bar, 2 one line

@@ -16,7 +16,9 @@ encoder into a TensorFlow Serving model repository, `export_tflite_model` as
 TFLite files.
 """
 
+import atexit
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -90,6 +92,60 @@ def _load_dataset(data, data_dir):
     return load_dataset(data.dataset, data_dir, image_size=data.image_size, **options)
 
 
+def worker_model_dir(model_dir, strategy):
+    """Returns the directory this worker writes its run to.
+
+    Under `MultiWorkerMirroredStrategy` every worker runs the same callbacks
+    and saves, as TensorFlow's multi-worker guide asks (a save may read
+    distributed variables collectively, and a worker that skipped it would
+    leave the others waiting); each also reloads its own copy of the best
+    epoch's weights, so all end with the same model. Only the chief writes
+    `model_dir`; the others write to a scratch directory of their own that is
+    deleted when the process exits, so workers sharing a file system never
+    write the same files.
+
+    Args:
+        model_dir: The run's model directory.
+        strategy: The run's `tf.distribute.Strategy`.
+
+    Returns:
+        `model_dir` on the chief (and under every single-worker strategy),
+        else a new temporary directory.
+    """
+    if strategy.extended.should_checkpoint:
+        return model_dir
+    resolver = strategy.cluster_resolver
+    scratch = tempfile.mkdtemp(prefix=f"cmgan_{resolver.task_type}_{resolver.task_id}_")
+    # Deleted at exit rather than when `train` returns, so that a run that
+    # fails part-way cleans up too.
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    logging.info(
+        "Worker %s %d is not the chief: it writes to %s, not %s.",
+        resolver.task_type,
+        resolver.task_id,
+        scratch,
+        model_dir,
+    )
+    return scratch
+
+
+def weights_fingerprint(layer):
+    """Returns a SHA-256 hex digest of a layer's weights, exact to the bit.
+
+    Workers of a multi-worker run log it at the end: replicas apply the same
+    all-reduced gradients, so they must hold bit-identical weights.
+
+    Args:
+        layer: A built Keras layer or model.
+    """
+    digest = hashlib.sha256()
+    for weight in layer.weights:
+        value = keras.ops.convert_to_numpy(weight)
+        digest.update(f"{weight.path}:{value.dtype}:{value.shape}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
 def prepare_data(config):
     """Loads the dataset and splits its training pairs into train and validation.
 
@@ -140,6 +196,12 @@ def train(config, *, overwrite=False):
         )
     elif os.path.isdir(checkpoint_dir):
         _check_same_run(config, model_dir)
+    strategy = make_strategy(config.runtime.strategy)
+    # Every worker resumes from the chief's checkpoints (on a file system they
+    # share) but writes only to its own directory.
+    resume_dir = checkpoint_dir
+    model_dir = worker_model_dir(model_dir, strategy)
+    checkpoint_dir = os.path.join(model_dir, CHECKPOINT_DIR)
     dataset, train_split, validation_split = prepare_data(config)
     os.makedirs(model_dir, exist_ok=True)
     write_json_atomically(os.path.join(model_dir, CONFIG_FILE), config.to_dict())
@@ -154,7 +216,6 @@ def train(config, *, overwrite=False):
     )
 
     keras.utils.set_random_seed(config.training.seed)
-    strategy = make_strategy(config.runtime.strategy)
     logging.info(
         "Strategy %s with %d replica(s); XLA %s.",
         type(strategy).__name__,
@@ -186,6 +247,7 @@ def train(config, *, overwrite=False):
     averaging = GeneratorWeightAveraging() if config.training.ema_momentum else None
     checkpoints = EpochCheckpoints(
         checkpoint_dir,
+        restore_from=resume_dir,
         keep=config.runtime.keep_checkpoints,
         averaging=averaging,
         monitor=SELECTION_METRIC,
@@ -231,6 +293,9 @@ def train(config, *, overwrite=False):
     training_time = time.perf_counter() - start
 
     cmgan.load_weights(best_weights)
+    logging.info(
+        "Generator weights fingerprint: %s", weights_fingerprint(cmgan.generator)
+    )
     encoder = build_encoder(cmgan.generator)
     partial = os.path.join(model_dir, f".partial-{ENCODER_FILE}")
     encoder.save(partial)

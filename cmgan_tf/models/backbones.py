@@ -12,8 +12,9 @@ BACKBONES = {
     "vgg19": ("vgg19", "VGG19", 32),
     "resnet50": ("resnet", "ResNet50", 32),
     "mobilenet_v2": ("mobilenet_v2", "MobileNetV2", 32),
-    "efficientnet_b0": ("efficientnet", "EfficientNetB0", 32),
 }
+# Not EfficientNet: given a weights path instead of "imagenet", Keras skips the
+# input rescaling its ImageNet weights expect, so they would see wrong inputs.
 
 
 def _module(backbone):

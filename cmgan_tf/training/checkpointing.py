@@ -28,6 +28,9 @@ class EpochCheckpoints(keras.callbacks.Callback):
 
     Args:
         directory: Where checkpoints are kept.
+        restore_from: Where to look for a checkpoint to restore; defaults to
+            `directory`. (A non-chief worker restores the chief's checkpoints
+            but writes its own.)
         keep: How many of the latest checkpoints are kept.
         averaging: The run's `GeneratorWeightAveraging` callback, if any: the
             trained weights, not the averages it swaps in for validation, are
@@ -39,13 +42,22 @@ class EpochCheckpoints(keras.callbacks.Callback):
     `BestWeights` callbacks, so that it records their results.
     """
 
-    def __init__(self, directory, *, keep=3, averaging=None, monitor="val_map_mean"):
+    def __init__(
+        self,
+        directory,
+        *,
+        restore_from=None,
+        keep=3,
+        averaging=None,
+        monitor="val_map_mean",
+    ):
         super().__init__()
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
             raise InvalidInputError(
                 f"`keep_checkpoints` must be a positive integer. Received: {keep!r}"
             )
         self.directory = directory
+        self.restore_from = restore_from or directory
         self.keep = keep
         self.averaging = averaging
         self.monitor = monitor
@@ -81,11 +93,11 @@ class EpochCheckpoints(keras.callbacks.Callback):
         self._manager = tf.train.CheckpointManager(
             checkpoint, self.directory, max_to_keep=self.keep
         )
-        latest = self._manager.latest_checkpoint
+        latest = tf.train.latest_checkpoint(self.restore_from)
         if latest is None:
             return 0
         checkpoint.restore(latest).assert_existing_objects_matched()
-        with open(os.path.join(self.directory, HISTORY_FILE)) as handle:
+        with open(os.path.join(self.restore_from, HISTORY_FILE)) as handle:
             recorded = json.load(handle)
         epochs = int(self._epoch.numpy())
         # The history file may be one epoch ahead of a checkpoint whose write

@@ -238,6 +238,17 @@ class CMGAN(keras.Model):
         self.built = True
         self._build_optimizers()
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15's TF trainer averages a first input batch over replicas
+        # with `strategy.reduce` before checking whether anything is left to
+        # build; under MultiWorkerMirroredStrategy that reduce rejects a dict
+        # of per-replica tensors ("Attempt to convert a value ({'image':
+        # PerReplica...}) ... to a Tensor", keras-team/keras#20329). A built
+        # CMGAN has nothing left to build: `build` creates every variable and
+        # `compile` adds no Keras loss, metric or `optimizer`.
+        if not self.built:
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def _build_optimizers(self):
         # Optimizer slots must be created here, under the strategy's scope:
         # created lazily by the first `apply`, inside a replica function of
@@ -466,7 +477,17 @@ class CMGAN(keras.Model):
             self.discriminator_step(batch)
         for _ in range(self.generator_steps):
             self.generator_step(batch)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        results = {name: tracker.result() for name, tracker in self.trackers.items()}
+        strategy = tf.distribute.get_strategy()
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Under MultiWorkerMirroredStrategy Keras 3.15 averages each step
+            # output over replicas with `strategy.reduce(MEAN, axis=0)`, which
+            # fails on a scalar ("Invalid reduction dimension 0 for input with
+            # 0 dimensions"); a length-1 axis gives it one to reduce. The
+            # epoch logs are read from the trackers themselves and stay
+            # scalars.
+            results = {name: tf.reshape(value, (1,)) for name, value in results.items()}
+        return results
 
     def get_config(self):
         serialize = keras.saving.serialize_keras_object
