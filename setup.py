@@ -28,7 +28,7 @@ setuptools.setup(
         "ai-edge-litert>=2.3,<3",
     ],
     extras_require={
-        # The gRPC client of cmgan_tf.export.serving_client.
+        # The gRPC client of cmgan_tf.serving.client.
         "serving": ["tensorflow-serving-api==2.21.*"],
         # The CCA and semantic-matching baselines of pipelines/benchmark.py.
         "benchmark": ["scikit-learn>=1.5"],

@@ -217,7 +217,8 @@ class ModelConfig:
         text_filters: Raw texts only: filters per window size.
         image_backbone: Raw images only: `"conv"`, the VGG-style trunk
             trained from scratch, or a Keras Applications network
-            (`vgg19`, the paper's, `vgg16`, `resnet50`, `mobilenet_v2`) loaded from `backbone_weights`.
+            (`vgg19`, the paper's, `vgg16`, `resnet50`, `mobilenet_v2`)
+            loaded from `backbone_weights`.
         backbone_weights: Path of a local weights file of the backbone
             without its top (nothing is downloaded); required with a backbone.
         backbone_trainable: Fine-tune the backbone; by default it is frozen

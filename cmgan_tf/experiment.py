@@ -33,12 +33,12 @@ from cmgan_tf.data.pipeline import training_dataset
 from cmgan_tf.data.registry import load_dataset
 from cmgan_tf.data.splits import train_validation_split
 from cmgan_tf.errors import InvalidInputError
-from cmgan_tf.export import parity
-from cmgan_tf.export import saved_model as saved_model_export
-from cmgan_tf.export import tflite as tflite_export
 from cmgan_tf.models.encoder import CrossModalEncoder
 from cmgan_tf.retrieval.callbacks import RetrievalValidation
 from cmgan_tf.retrieval.evaluation import evaluate_encoder, random_ranking_scores
+from cmgan_tf.serving import parity
+from cmgan_tf.serving import saved_model as saved_model_export
+from cmgan_tf.serving import tflite as tflite_export
 from cmgan_tf.training.averaging import GeneratorWeightAveraging
 from cmgan_tf.training.builder import (
     build_cmgan,

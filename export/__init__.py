@@ -1,1 +1,1 @@
-"""Command lines that export trained runs (see `cmgan_tf.export`)."""
+"""Command lines that export trained runs (see `cmgan_tf.serving`)."""

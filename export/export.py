@@ -17,7 +17,7 @@ from absl import app, flags
 
 from cmgan_tf import experiment
 from cmgan_tf.errors import InvalidInputError
-from cmgan_tf.export import tflite
+from cmgan_tf.serving import tflite
 
 _MODEL_DIR = flags.DEFINE_string(
     "model_dir", None, "Directory written by cmgan-train.", required=True

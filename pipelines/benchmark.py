@@ -163,7 +163,7 @@ def _latency_section():
 
 def _tflite_latencies(encoder, dataset, directory, batch_size, repeats):
     from cmgan_tf.benchmarks import latency
-    from cmgan_tf.export import tflite
+    from cmgan_tf.serving import tflite
 
     manifest = tflite.export_tflite(
         encoder,

@@ -16,8 +16,8 @@ from tensorflow_serving.config import model_server_config_pb2
 from cmgan_tf import experiment
 from cmgan_tf.config import ExperimentConfig
 from cmgan_tf.errors import InvalidInputError
-from cmgan_tf.export import saved_model, serving_client
 from cmgan_tf.retrieval.search import rankings_agree, top_k_search
+from cmgan_tf.serving import client, saved_model
 
 _LOAD_AND_RUN = """
 import sys, numpy as np, tensorflow as tf
@@ -95,7 +95,7 @@ def test_raw_model_signatures_take_strings_and_uint8_images(raw_run, tmp_path):
     path = saved_model.write_serving_version(
         encoder, tmp_path / "serving", galleries=galleries, top_k=5
     )
-    signatures = serving_client.load_signatures(path)
+    signatures = client.load_signatures(path)
     assert signatures["encode_text"]["inputs"] == {
         "texts": {"dtype": "string", "shape": [None]}
     }
@@ -295,39 +295,39 @@ def test_client_requests_served_by_the_exported_signatures(raw_run, tmp_path):
     path = saved_model.write_serving_version(
         encoder, tmp_path, galleries=_galleries(encoder, test), top_k=4
     )
-    signatures = serving_client.load_signatures(path)
+    signatures = client.load_signatures(path)
     model = tf.saved_model.load(str(path))
     texts = list(test.texts[:3])
     expected_text = encoder.predict_arrays(np.asarray(texts), "text")
 
-    body = serving_client.rest_predict_body(signatures, "encode_text", {"texts": texts})
-    outputs = serving_client.parse_rest_response(_serve_rest(model, body))
+    body = client.rest_predict_body(signatures, "encode_text", {"texts": texts})
+    outputs = client.parse_rest_response(_serve_rest(model, body))
     np.testing.assert_allclose(outputs["embeddings"], expected_text, atol=1e-5)
 
     images = test.images[:3]
-    body = serving_client.rest_predict_body(
+    body = client.rest_predict_body(
         signatures, "retrieve_with_image", {"images": images.tolist()}
     )
-    rest = serving_client.parse_rest_response(_serve_rest(model, body))
-    request = serving_client.grpc_predict_request(
+    rest = client.parse_rest_response(_serve_rest(model, body))
+    request = client.grpc_predict_request(
         signatures, "cmgan", "retrieve_with_image", {"images": images}, version=1
     )
     assert request.model_spec.version.value == 1
     response = predict_pb2.PredictResponse.FromString(
         _serve_grpc(model, request.SerializeToString())
     )
-    grpc = serving_client.parse_grpc_response(response)
+    grpc = client.parse_grpc_response(response)
     np.testing.assert_array_equal(rest["ids"], grpc["ids"])
     assert grpc["ids"].shape == (3, 4)
 
-    request = serving_client.grpc_predict_request(
+    request = client.grpc_predict_request(
         signatures, "cmgan", "encode_text", {"texts": texts}
     )
     response = predict_pb2.PredictResponse.FromString(
         _serve_grpc(model, request.SerializeToString())
     )
     np.testing.assert_allclose(
-        serving_client.parse_grpc_response(response)["embeddings"],
+        client.parse_grpc_response(response)["embeddings"],
         expected_text,
         atol=1e-5,
     )
@@ -352,29 +352,29 @@ def test_client_rejects_bad_requests_by_name(
     raw_run, tmp_path, signature, inputs, message
 ):
     path = saved_model.write_serving_version(raw_run[0], tmp_path)
-    signatures = serving_client.load_signatures(path)
+    signatures = client.load_signatures(path)
     with pytest.raises(InvalidInputError, match=message):
-        serving_client.rest_predict_body(signatures, signature, inputs)
+        client.rest_predict_body(signatures, signature, inputs)
 
 
 def test_client_rejects_nan_features(feature_run, tmp_path):
     path = saved_model.write_serving_version(feature_run[1], tmp_path)
-    signatures = serving_client.load_signatures(path)
+    signatures = client.load_signatures(path)
     images = np.zeros((1, 128))
     images[0, 0] = np.inf
     with pytest.raises(InvalidInputError, match="holds NaN or Inf"):
-        serving_client.grpc_predict_request(
+        client.grpc_predict_request(
             signatures, "cmgan", "encode_image", {"images": images}
         )
 
 
 def test_rest_url_and_error_answers():
     assert (
-        serving_client.rest_predict_url("h", "m", port=9, version=None)
+        client.rest_predict_url("h", "m", port=9, version=None)
         == "http://h:9/v1/models/m:predict"
     )
     with pytest.raises(InvalidInputError, match="TF Serving answered: bad"):
-        serving_client.parse_rest_response('{"error": "bad"}')
+        client.parse_rest_response('{"error": "bad"}')
 
 
 def test_export_run_with_parity_check(feature_run, tmp_path):

@@ -8,8 +8,8 @@ import pytest
 
 from cmgan_tf import experiment
 from cmgan_tf.errors import InvalidInputError
-from cmgan_tf.export import parity, tflite
 from cmgan_tf.models.raw_trunks import make_text_vectorizer
+from cmgan_tf.serving import litert, parity, tflite, tokenizer
 
 _TRICKY_CAPTIONS = [
     "A RED circle, and a small blue square!",
@@ -28,11 +28,11 @@ def test_caption_tokenizer_matches_text_vectorization():
         vocabulary_size=20,
         sequence_length=8,
     )
-    tokenizer = tflite.CaptionTokenizer(vectorizer.get_vocabulary(), 8)
+    tokenize = tokenizer.CaptionTokenizer(vectorizer.get_vocabulary(), 8)
     expected = np.asarray(vectorizer(np.asarray(_TRICKY_CAPTIONS)))
-    np.testing.assert_array_equal(tokenizer(_TRICKY_CAPTIONS), expected)
+    np.testing.assert_array_equal(tokenize(_TRICKY_CAPTIONS), expected)
     byte_captions = [t.encode("utf-8") for t in _TRICKY_CAPTIONS]
-    np.testing.assert_array_equal(tokenizer(byte_captions), expected)
+    np.testing.assert_array_equal(tokenize(byte_captions), expected)
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +67,8 @@ def test_raw_encoders_take_pixels_and_token_ids(raw_run, raw_export):
     # Quantised weights take less room (this tiny model is mostly overhead).
     assert text["bytes"] < manifest["text_float32.tflite"]["bytes"]
 
-    tokenizer = tflite.CaptionTokenizer.from_file(directory / "vocabulary.txt", 12)
-    token_ids = tokenizer(list(test.texts))
+    tokenize = tokenizer.CaptionTokenizer.from_file(directory / "vocabulary.txt", 12)
+    token_ids = tokenize(list(test.texts))
     np.testing.assert_array_equal(
         token_ids, tflite.tokenized_texts(encoder, test.texts)
     )
@@ -77,7 +77,7 @@ def test_raw_encoders_take_pixels_and_token_ids(raw_run, raw_export):
             test.images if modality == "image" else np.asarray(test.texts), modality
         )
         for variant, atol in (("float32", 1e-5), ("float16", 1e-2)):
-            run = tflite.TFLiteEncoder(directory / f"{modality}_{variant}.tflite")
+            run = litert.TFLiteEncoder(directory / f"{modality}_{variant}.tflite")
             np.testing.assert_allclose(run(inputs), keras_embeddings, atol=atol)
 
 
@@ -103,7 +103,7 @@ def test_parity_report_of_every_variant(feature_run, tmp_path):
 
 def test_runner_rejects_inputs_of_the_wrong_kind(raw_export):
     directory, _ = raw_export
-    run = tflite.TFLiteEncoder(directory / "image_float32.tflite")
+    run = litert.TFLiteEncoder(directory / "image_float32.tflite")
     assert run.input_shape == (None, 16, 16, 3)
     with pytest.raises(InvalidInputError, match=r"shape \(batch, 16, 16, 3\)"):
         run(np.zeros((2, 8, 8, 3), np.uint8))
@@ -165,7 +165,7 @@ def test_an_existing_directory_is_refused_unless_overwritten(feature_run, tmp_pa
 def test_a_file_that_is_not_tflite(tmp_path):
     (tmp_path / "bad.tflite").write_bytes(b"not a flatbuffer")
     with pytest.raises(InvalidInputError, match="Could not load"):
-        tflite.TFLiteEncoder(tmp_path / "bad.tflite")
+        litert.TFLiteEncoder(tmp_path / "bad.tflite")
 
 
 def test_parity_of_raw_encoders_through_the_tokenizer(raw_run, raw_export):

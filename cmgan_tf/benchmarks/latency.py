@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from cmgan_tf.benchmarks.timing import median_seconds
-from cmgan_tf.export.saved_model import INPUT_NAMES, export_saved_model
+from cmgan_tf.serving.saved_model import INPUT_NAMES, export_saved_model
 
 
 def keras_encoder_latency(encoder, inputs, modality, *, repeats):
@@ -52,7 +52,7 @@ def tflite_latency(path, inputs, *, repeats):
         inputs: A batch of its inputs (token ids for raw captions).
         repeats: Timed calls.
     """
-    from cmgan_tf.export.tflite import TFLiteEncoder
+    from cmgan_tf.serving.litert import TFLiteEncoder
 
     run = TFLiteEncoder(path, num_threads=1)
     return median_seconds(lambda: run(inputs), repeats=repeats, warmup=3)

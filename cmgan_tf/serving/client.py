@@ -18,7 +18,7 @@ import pathlib
 import numpy as np
 
 from cmgan_tf.errors import InvalidInputError
-from cmgan_tf.export.saved_model import EXTRA_ASSETS, SIGNATURES_FILE
+from cmgan_tf.serving.saved_model import EXTRA_ASSETS, SIGNATURES_FILE
 
 
 def load_signatures(version_dir):

@@ -6,10 +6,10 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from cmgan_tf.export import tflite
-from cmgan_tf.export.saved_model import INPUT_NAMES, MODALITIES, OTHER_MODALITY
 from cmgan_tf.retrieval.metrics import cross_modal_retrieval_scores
 from cmgan_tf.retrieval.search import rankings_agree, top_k_search
+from cmgan_tf.serving import litert, tflite, tokenizer
+from cmgan_tf.serving.saved_model import INPUT_NAMES, MODALITIES, OTHER_MODALITY
 
 # Keras and the SavedModel run the same float32 graph; only the order of
 # floating-point operations may differ.
@@ -110,12 +110,12 @@ def tflite_parity(directory, encoder, split, *, k=10, num_threads=1):
             name = f"{modality}_{variant}.tflite"
             inputs = _inputs(split, modality)
             if manifest[name]["input"]["dtype"] == "int32":
-                tokenizer = tflite.CaptionTokenizer.from_file(
+                tokenize = tokenizer.CaptionTokenizer.from_file(
                     directory / manifest[name]["vocabulary"],
                     manifest[name]["input"]["shape"][1],
                 )
-                inputs = tokenizer(list(inputs))
-            run = tflite.TFLiteEncoder(directory / name, num_threads=num_threads)
+                inputs = tokenize(list(inputs))
+            run = litert.TFLiteEncoder(directory / name, num_threads=num_threads)
             embeddings[modality] = np.concatenate(
                 [run(inputs[i : i + 256]) for i in range(0, len(inputs), 256)]
             )

@@ -13,13 +13,12 @@ runs: lower-casing, punctuation stripping, splitting and the vocabulary lookup
 of `TextVectorization` are TensorFlow ops (Flex) that the `ai-edge-litert`
 interpreter does not include. The text encoder therefore takes
 `(batch, sequence_length)` int32 token ids, and `vocabulary.txt` travels with
-it; `CaptionTokenizer` turns strings into those ids exactly as the Keras layer
-does, and is short enough to port to the device's language.
+it; `tokenizer.CaptionTokenizer` turns strings into those ids exactly as the
+Keras layer does. `litert.TFLiteEncoder` runs the files.
 """
 
 import json
 import pathlib
-import re
 import tempfile
 
 import keras
@@ -27,64 +26,18 @@ import numpy as np
 import tensorflow as tf
 
 from cmgan_tf.errors import InvalidInputError
-from cmgan_tf.export.saved_model import (
+from cmgan_tf.serving.saved_model import (
     MODALITIES,
     encoder_dim,
     serving_input_spec,
 )
-from cmgan_tf.export.staging import staged_directory
+from cmgan_tf.serving.staging import staged_directory
 
 VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
 MANIFEST_FILE = "manifest.json"
 VOCABULARY_FILE = "vocabulary.txt"
 # Calibration items for full-integer quantisation.
 _CALIBRATION_ITEMS = 200
-
-# The standardisation of `TextVectorization(standardize=
-# "lower_and_strip_punctuation", split="whitespace")`: `tf.strings.lower`
-# lower-cases ASCII letters only, the punctuation class is Keras' own, and
-# `tf.strings.split` splits on ASCII whitespace only.
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
-_WHITESPACE = re.compile(r"[ \t\n\v\f\r]+")
-
-
-class CaptionTokenizer:
-    """Turns captions into the token ids of the model's `TextVectorization`.
-
-    Args:
-        vocabulary: Tokens in id order: `""` (padding, id 0), `"[UNK]"`
-            (out of vocabulary, id 1), then the words.
-        sequence_length: Ids per caption; longer captions are truncated,
-            shorter ones padded with 0.
-
-    Example:
-    >>> CaptionTokenizer(["", "[UNK]", "red", "circle"], 4)(["A red, RED circle!"])
-    array([[1, 2, 2, 3]], dtype=int32)
-    """
-
-    def __init__(self, vocabulary, sequence_length):
-        self.vocabulary = list(vocabulary)
-        self.sequence_length = int(sequence_length)
-        self._ids = {token: i for i, token in enumerate(self.vocabulary)}
-
-    @classmethod
-    def from_file(cls, path, sequence_length):
-        """Reads `vocabulary.txt`: one token per line, in id order."""
-        lines = pathlib.Path(path).read_text(encoding="utf-8").split("\n")
-        return cls(lines[:-1] if lines[-1] == "" else lines, sequence_length)
-
-    def __call__(self, texts):
-        """Returns `(len(texts), sequence_length)` int32 token ids."""
-        ids = np.zeros((len(texts), self.sequence_length), np.int32)
-        for row, text in enumerate(texts):
-            if isinstance(text, bytes):
-                text = text.decode("utf-8")
-            standardized = _PUNCTUATION.sub("", text.translate(_ASCII_LOWER))
-            tokens = [t for t in _WHITESPACE.split(standardized) if t]
-            tokens = tokens[: self.sequence_length]
-            ids[row, : len(tokens)] = [self._ids.get(t, 1) for t in tokens]
-        return ids
 
 
 def tflite_input_spec(encoder, modality):
@@ -242,64 +195,3 @@ def export_tflite(
             (staging / "cmgan_config.json").write_text(config.to_json() + "\n")
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
-
-
-class TFLiteEncoder:
-    """Runs a TFLite encoder with the LiteRT interpreter.
-
-    Args:
-        path: A `.tflite` file.
-        num_threads: Interpreter threads. Defaults to 1.
-
-    Call arguments:
-        inputs: `(batch, ...)` array of the model's input dtype and shape
-            (see `manifest.json`).
-
-    Returns:
-        `(batch, dim)` float32 embeddings.
-    """
-
-    def __init__(self, path, num_threads=1):
-        from ai_edge_litert.interpreter import Interpreter
-
-        try:
-            self.interpreter = Interpreter(
-                model_path=str(path), num_threads=int(num_threads)
-            )
-        except (ValueError, RuntimeError) as error:
-            raise InvalidInputError(f"Could not load {path}: {error}") from error
-        self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
-        self._batch = None
-
-    @property
-    def input_dtype(self):
-        """NumPy dtype of the input."""
-        return np.dtype(self._input["dtype"])
-
-    @property
-    def input_shape(self):
-        """Input shape, `None` for the batch dimension."""
-        return (None, *self._input["shape_signature"][1:].tolist())
-
-    def __call__(self, inputs):
-        inputs = np.asarray(inputs)
-        expected = self.input_shape
-        if inputs.ndim != len(expected) or inputs.shape[1:] != expected[1:]:
-            readable = ", ".join(str(d) for d in ("batch", *expected[1:]))
-            raise InvalidInputError(
-                f"Inputs must have shape ({readable}). Received: {inputs.shape}."
-            )
-        if inputs.dtype != self.input_dtype:
-            raise InvalidInputError(
-                f"Inputs must be {self.input_dtype}. Received: {inputs.dtype}."
-            )
-        if len(inputs) == 0:
-            raise InvalidInputError("Inputs are an empty batch.")
-        if self._batch != len(inputs):
-            self.interpreter.resize_tensor_input(self._input["index"], inputs.shape)
-            self.interpreter.allocate_tensors()
-            self._batch = len(inputs)
-        self.interpreter.set_tensor(self._input["index"], inputs)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._output["index"]).copy()

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from cmgan_tf.errors import InvalidInputError
-from cmgan_tf.export.staging import staged_directory
+from cmgan_tf.serving.staging import staged_directory
 
 MODALITIES = ("image", "text")
 INPUT_NAMES = {"image": "images", "text": "texts"}
