@@ -9,11 +9,14 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from cmgan_tf import experiment
 from cmgan_tf.config import preset
 from cmgan_tf.errors import InvalidInputError, TrainingDivergedError
 from cmgan_tf.training import checkpointing
+from cmgan_tf.training.builder import make_strategy
+from cmgan_tf.training.cmgan import _clip_across_replicas
 
 # Averaging, dropout and five generator steps: every kind of state that a
 # resumed run must restore to continue exactly.
@@ -165,3 +168,19 @@ def test_a_checkpoint_write_cut_short_leaves_the_previous_one(tmp_path, monkeypa
 def test_keep_checkpoints_must_be_positive():
     with pytest.raises(InvalidInputError, match="keep_checkpoints"):
         preset("smoke").replace(runtime={"keep_checkpoints": 0})
+
+
+def test_clipping_bounds_the_batch_gradient_under_two_replicas():
+    strategy = make_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+
+    def share():
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        gradient = tf.constant([3.0, 4.0]) * tf.cast(replica + 1, tf.float32)
+        return _clip_across_replicas([gradient], 1.5)[0]
+
+    # The batch's gradient is [3, 4] + [6, 8] = [9, 12], of norm 15; clipped
+    # to 1.5 it is [0.9, 1.2], and each replica passes half of it.
+    shares = strategy.experimental_local_results(strategy.run(share))
+    for value in shares:
+        np.testing.assert_allclose(value.numpy(), [0.45, 0.6], rtol=1e-6)

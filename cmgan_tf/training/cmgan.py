@@ -444,7 +444,10 @@ class CMGAN(keras.Model):
         updates = [
             (g, v) for g, v in zip(gradients, trainable, strict=True) if g is not None
         ]
-        optimizer.apply(*zip(*updates, strict=True))
+        gradients, variables = zip(*updates, strict=True)
+        optimizer.apply(
+            _clip_across_replicas(gradients, optimizer.global_clipnorm), variables
+        )
         _assign_replica_mean(non_trainable, new_values)
         for name, value in terms.items():
             self.trackers[name].update_state(value)
@@ -520,6 +523,32 @@ class CMGAN(keras.Model):
 def _accuracy(correct):
     """Share of `True` over a list of boolean `(batch, 1)` tensors."""
     return ops.mean(ops.cast(ops.concatenate(correct), "float32"))
+
+
+def _clip_across_replicas(gradients, clip_norm):
+    """Clips the batch's gradient by its global norm under several replicas.
+
+    Keras' `global_clipnorm` clips what each replica passes to `apply`, before
+    the replicas' shares are summed: under `MirroredStrategy` it would bound
+    each share, not the batch's gradient. Here the shares are summed first,
+    the sum is clipped as one device would clip it, and each replica passes an
+    equal share of the result; the optimizer's own clipping then finds the
+    norm within bounds and leaves it.
+
+    Args:
+        gradients: Per-replica gradient tensors.
+        clip_norm: The optimizer's `global_clipnorm`, or `None`.
+
+    Returns:
+        The gradients to pass to `optimizer.apply`.
+    """
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync
+    if not clip_norm or replicas == 1:
+        return list(gradients)
+    total = context.all_reduce(tf.distribute.ReduceOp.SUM, list(gradients))
+    clipped, _ = tf.clip_by_global_norm(total, clip_norm)
+    return [g / replicas for g in clipped]
 
 
 def _assign_replica_mean(variables, values):
