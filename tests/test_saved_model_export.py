@@ -339,7 +339,11 @@ def test_client_requests_served_by_the_exported_signatures(raw_run, tmp_path):
         ("encode_sound", {"texts": ["a"]}, "has no signature 'encode_sound'"),
         ("encode_text", {"images": ["a"]}, "takes the inputs \\['texts'\\]"),
         ("encode_text", {"texts": "a red circle"}, "a batch \\(a list\\)"),
-        ("encode_text", {"texts": ["a red circle", " "]}, "texts\\[1\\]` is an empty"),
+        (
+            "encode_text",
+            {"texts": ["a red circle", " "]},
+            "texts\\[1\\]` is empty or whitespace only",
+        ),
         ("encode_text", {"texts": [b"\xff\xfe"]}, "not valid UTF-8"),
         ("encode_text", {"texts": []}, "empty batch"),
         ("encode_image", {"images": np.zeros((1, 8, 8, 3))}, "shape \\(batch, 16"),

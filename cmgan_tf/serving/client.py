@@ -17,6 +17,7 @@ import pathlib
 
 import numpy as np
 
+from cmgan_tf.data.dataset import decode_texts
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.serving.saved_model import EXTRA_ASSETS, SIGNATURES_FILE
 
@@ -113,24 +114,11 @@ def _checked_texts(name, value, shape):
         )
     texts = list(value)
     _check_shape(name, (len(texts),), shape)
-    encoded = []
-    for index, text in enumerate(texts):
-        if isinstance(text, bytes):
-            try:
-                text = text.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise InvalidInputError(
-                    f"`{name}[{index}]` is not valid UTF-8: {error.reason} at "
-                    f"byte {error.start}."
-                ) from error
-        if not isinstance(text, str):
-            raise InvalidInputError(
-                f"`{name}[{index}]` must be a str. Received: {type(text).__name__}."
-            )
-        if not text.strip():
-            raise InvalidInputError(f"`{name}[{index}]` is an empty caption.")
-        encoded.append(text.encode("utf-8"))
-    return np.array(encoded, dtype=object)
+    try:
+        decoded = decode_texts(texts)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"`{name}`: {error}") from None
+    return np.array([text.encode("utf-8") for text in decoded], dtype=object)
 
 
 def _check_shape(name, actual, expected):
