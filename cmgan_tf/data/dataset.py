@@ -277,6 +277,22 @@ def _as_rgb_uint8(images):
     return array
 
 
+def check_image_size(image_size):
+    """Raises `InvalidInputError` unless `image_size` is a positive integer.
+
+    Args:
+        image_size: Side that a loader resizes images to.
+    """
+    if (
+        isinstance(image_size, bool)
+        or not isinstance(image_size, int)
+        or image_size < 1
+    ):
+        raise InvalidInputError(
+            f"`image_size` must be a positive integer. Received: {image_size!r}"
+        )
+
+
 def decode_texts(texts):
     """Returns texts as a list of `str`, decoding UTF-8 bytes.
 

@@ -21,7 +21,11 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from cmgan_tf.data.dataset import CrossModalDataset, ImageCaptionSplit
+from cmgan_tf.data.dataset import (
+    CrossModalDataset,
+    ImageCaptionSplit,
+    check_image_size,
+)
 from cmgan_tf.errors import InvalidInputError
 
 TABLES = {"train": "train.tsv", "test": "test.tsv"}
@@ -106,14 +110,7 @@ def load_image_captions(data_dir, *, image_size=64):
     directory = pathlib.Path(data_dir)
     if not directory.is_dir():
         raise InvalidInputError(f"Data directory not found: tried {directory}")
-    if (
-        isinstance(image_size, bool)
-        or not isinstance(image_size, int)
-        or image_size < 1
-    ):
-        raise InvalidInputError(
-            f"`image_size` must be a positive integer. Received: {image_size!r}"
-        )
+    check_image_size(image_size)
     tables = {split: _read_table(directory / name) for split, name in TABLES.items()}
     class_names = tuple(
         sorted({n for _, _, names, _ in tables["train"] for n in names})

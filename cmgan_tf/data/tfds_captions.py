@@ -39,7 +39,12 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from cmgan_tf.data import tfds_shapes  # noqa: F401  (registers `cmgan_shapes`)
-from cmgan_tf.data.dataset import CrossModalDataset, ImageCaptionSplit, decode_texts
+from cmgan_tf.data.dataset import (
+    CrossModalDataset,
+    ImageCaptionSplit,
+    check_image_size,
+    decode_texts,
+)
 from cmgan_tf.errors import InvalidInputError
 
 # Items are resized one by one before batching, so a batch holds only small
@@ -315,14 +320,7 @@ def load_tfds_captions(
     >>> data.multi_label, data.num_classes  # doctest: +SKIP
     (True, 80)
     """
-    if (
-        isinstance(image_size, bool)
-        or not isinstance(image_size, int)
-        or image_size < 1
-    ):
-        raise InvalidInputError(
-            f"`image_size` must be a positive integer. Received: {image_size!r}"
-        )
+    check_image_size(image_size)
     builder = _open_builder(tfds_name, data_dir)
     find = functools.partial(_find_feature, builder, tfds_name)
     image = find("tfds_image_key", image_key, _is_image, (0,), "Image")
