@@ -1,0 +1,101 @@
+"""Checks of user-supplied arguments, shared by configs, layers, loaders and exports.
+
+Each check raises `InvalidInputError` with the house message, naming the
+argument and the value received, e.g. "`top_k` must be a positive integer.
+Received: top_k=0", and returns the value in its canonical type.
+
+Example:
+>>> check_positive_int("top_k", 10)
+10
+>>> check_positive_int("top_k", 0)
+Traceback (most recent call last):
+    ...
+cmgan_tf.errors.InvalidInputError: `top_k` must be a positive integer. Received: top_k=0
+"""
+
+import numbers
+
+from cmgan_tf.errors import InvalidInputError
+
+
+def require(condition, message):
+    """Raises `InvalidInputError(message)` unless `condition` holds."""
+    if not condition:
+        raise InvalidInputError(message)
+
+
+def is_positive_int(value):
+    """Whether `value` is an integer >= 1 (Python or NumPy, never a bool)."""
+    # bool is an int subclass, but `units=True` is a mistake, not one unit.
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, numbers.Integral)
+        and value >= 1
+    )
+
+
+def check_positive_int(name, value):
+    """Returns `value` as an `int`, raising unless it is an integer >= 1.
+
+    Args:
+        name: The argument's name, as the user wrote it.
+        value: Its value.
+
+    Raises:
+        InvalidInputError: naming the argument and the value.
+    """
+    require(
+        is_positive_int(value),
+        f"`{name}` must be a positive integer. Received: {name}={value!r}",
+    )
+    return int(value)
+
+
+def check_positive_ints(name, values, *, allow_empty=False):
+    """Returns `values` as a tuple of `int`s, each >= 1.
+
+    Args:
+        name: The argument's name.
+        values: A sequence (not a string).
+        allow_empty: Accept an empty sequence. Defaults to `False`.
+
+    Raises:
+        InvalidInputError: naming the argument and the value.
+    """
+    require(
+        not isinstance(values, str)
+        and hasattr(values, "__len__")
+        and (allow_empty or len(values) > 0)
+        and all(is_positive_int(v) for v in values),
+        f"`{name}` must be a {'' if allow_empty else 'non-empty '}sequence of "
+        f"positive integers. Received: {name}={values!r}",
+    )
+    return tuple(int(v) for v in values)
+
+
+def check_rate(name, value):
+    """Returns `value` as a `float`, raising unless it is in [0, 1).
+
+    Raises:
+        InvalidInputError: naming the argument and the value.
+    """
+    require(
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and 0 <= value < 1,
+        f"`{name}` must be a float in [0, 1). Received: {name}={value!r}",
+    )
+    return float(value)
+
+
+def check_choice(name, value, choices):
+    """Returns `value`, raising unless it is one of `choices`.
+
+    Raises:
+        InvalidInputError: naming the argument, the choices and the value.
+    """
+    require(
+        value in choices,
+        f"`{name}` must be one of {', '.join(choices)}. Received: {name}={value!r}",
+    )
+    return value
