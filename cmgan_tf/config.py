@@ -330,6 +330,15 @@ class LossConfig:
             in the authors' configuration).
         pair_distance_weight: Mean squared distance between the common
             representations of a pair (off in the authors' configuration).
+        pair_contrastive_weight: Symmetric InfoNCE over the batch's cosine
+            similarities: each image should retrieve its own text and each
+            text its own image (instance-level ranking).
+        class_contrastive_weight: Cross-modal supervised contrastive loss:
+            each item should retrieve the batch's items of its class in the
+            other modality (class-level ranking in the common space).
+        label_similarity_weight: DSCMR's discrimination loss: the cosine of
+            any two items, of either modality, should predict whether they
+            share a label.
     """
 
     intra_adversarial_weight: float = 1.0
@@ -337,6 +346,9 @@ class LossConfig:
     semantic_weight: float = 1.0
     reconstruction_weight: float = 0.0
     pair_distance_weight: float = 0.0
+    pair_contrastive_weight: float = 0.0
+    class_contrastive_weight: float = 0.0
+    label_similarity_weight: float = 0.0
 
     def __post_init__(self):
         _require_non_negative(self, *(f.name for f in dataclasses.fields(self)))
