@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.training import keras_compat
 
 HISTORY_FILE = "history.json"
 
@@ -68,12 +69,8 @@ class EpochCheckpoints(keras.callbacks.Callback):
     def _checkpoint(self, model):
         self._epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._best = tf.Variable(-float("inf"), dtype=tf.float64, trainable=False)
-        # Keras 3 layers do not expose all their variables to TensorFlow's
-        # object graph (BatchNorm statistics and random-number states went
-        # missing), so the model's variables are listed explicitly; their
-        # order is fixed by the model's structure.
         state = {
-            "model_variables": list(model.variables),
+            "model_variables": keras_compat.checkpoint_variables(model),
             "epoch": self._epoch,
             "best": self._best,
         }
