@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 
 from cmgan_tf.training import keras_compat
-from cmgan_tf.training.builder import make_strategy
+from cmgan_tf.training.distribution import make_strategy
 from tests.test_multi_worker import REPO_ROOT, _free_ports, _wait
 
 REMOVABLE = "Keras no longer needs it: work-around `{}` can be removed."
