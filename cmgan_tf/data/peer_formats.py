@@ -171,7 +171,9 @@ def _feature_file(data_dir, suffixes, loader):
         return pathlib.Path(data_dir)
     directory = _as_directory(data_dir, loader)
     found = sorted(
-        p.name for p in directory.iterdir() if p.suffix in suffixes and p.is_file()
+        path.name
+        for path in directory.iterdir()
+        if path.suffix.lower() in suffixes and path.is_file()
     )
     if len(found) != 1:
         raise InvalidInputError(
