@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from cmgan_tf import checks
+from cmgan_tf.retrieval import curves, instance, metrics, per_class
 from cmgan_tf.retrieval.metrics import cross_modal_retrieval_scores
 
 # Display order and names of the MAP table.
@@ -58,16 +60,119 @@ def random_ranking_scores(labels, *, exclude_query_from_gallery=True, seed=0):
     Returns:
         Dict with the MAP keys of `cross_modal_retrieval_scores`.
     """
-    rng = np.random.default_rng(seed)
-    # Wide Gaussian vectors make ties between similarities vanishingly rare.
-    images, texts = rng.normal(size=(2, len(labels), 64))
     return cross_modal_retrieval_scores(
-        images,
-        texts,
+        *random_embeddings(len(labels), seed=seed),
         labels,
         k_values=(),
         exclude_query_from_gallery=exclude_query_from_gallery,
     )
+
+
+def random_embeddings(num_pairs, *, seed=0):
+    """Image and text embeddings independent of the items: random rankings.
+
+    Args:
+        num_pairs: Number of pairs.
+        seed: Seed of the draw.
+
+    Returns:
+        `(images, texts)`: float64 arrays of shape `(num_pairs, 64)`.
+    """
+    rng = np.random.default_rng(seed)
+    # Wide Gaussian vectors make ties between similarities vanishingly rare.
+    images, texts = rng.normal(size=(2, num_pairs, 64))
+    return images, texts
+
+
+def retrieval_report(
+    image_embeddings,
+    text_embeddings,
+    labels,
+    *,
+    exclude_query_from_gallery=True,
+    recall_k_values=(1, 5, 10),
+    num_recall_levels=curves.DEFAULT_RECALL_LEVELS,
+    block_size=1024,
+):
+    """Every retrieval score of paired embeddings, per direction, as JSON data.
+
+    Beside MAP@all: recall@k of each query's true partner (the other item of
+    its pair), precision@k over a range of `k`, the interpolated
+    precision-recall curve and the AP of each class, for the four directions
+    of `cross_modal_retrieval_scores`, on the same rankings.
+
+    Args:
+        image_embeddings: float array `(num_pairs, dim)`.
+        text_embeddings: float array `(num_pairs, dim)`; row `i` is paired
+            with image `i`.
+        labels: int class ids `(num_pairs,)` or multi-hot
+            `(num_pairs, num_classes)`.
+        exclude_query_from_gallery: whether all-modality retrieval removes
+            the query itself from its gallery. Defaults to `True`.
+        recall_k_values: positive ints, the `k` of recall@k. Defaults to
+            `(1, 5, 10)`.
+        num_recall_levels: int >= 2, points of the precision-recall curve.
+            Defaults to `101`.
+        block_size: positive int, queries ranked at once. Defaults to `1024`.
+
+    Returns:
+        Dict from direction name (`image_to_text`, `text_to_image`,
+        `image_to_all`, `text_to_all`) to a dict of lists and floats:
+        `map`; `recall@{k}` for each `k`; `precision_at_k` with lists `k` and
+        `precision`; `precision_recall` with lists `recall` and `precision`
+        and their trapezoidal `area`; `per_class` with lists
+        `average_precision` (`None` for a class without queries) and
+        `num_queries`, one entry per label column.
+
+    Raises:
+        InvalidInputError: for the inputs rejected by
+            `cross_modal_retrieval_scores`, and for invalid `k` or levels.
+    """
+    images, texts, hot = metrics.check_pairs(image_embeddings, text_embeddings, labels)
+    recall_k_values = checks.check_positive_ints("recall_k_values", recall_k_values)
+    block_size = checks.check_positive_int("block_size", block_size)
+    report = {}
+    for direction in metrics.cross_modal_directions(
+        images, texts, hot, exclude_query_from_gallery=exclude_query_from_gallery
+    ):
+        inputs = direction.inputs
+        recall = instance.recall_at_k(
+            inputs.query,
+            inputs.gallery,
+            direction.partners,
+            k_values=recall_k_values,
+            excluded=inputs.excluded,
+            block_size=block_size,
+        )
+        k, precision = curves.precision_at_ks(
+            inputs, curves.default_k_values(inputs.list_length), block_size=block_size
+        )
+        levels, interpolated = curves.interpolated_precision_recall(
+            inputs, num_recall_levels, block_size=block_size
+        )
+        class_ap, class_queries = per_class.class_average_precision(
+            inputs, block_size=block_size
+        )
+        scores = metrics.ranked_scores(
+            inputs, map_depth=inputs.list_length, block_size=block_size
+        )
+        report[direction.name] = {
+            "map": scores["map"],
+            **{f"recall@{k}": value for k, value in recall.items()},
+            "precision_at_k": {"k": k.tolist(), "precision": precision.tolist()},
+            "precision_recall": {
+                "recall": levels.tolist(),
+                "precision": interpolated.tolist(),
+                "area": float(np.trapezoid(interpolated, levels)),
+            },
+            "per_class": {
+                "average_precision": [
+                    None if np.isnan(ap) else float(ap) for ap in class_ap
+                ],
+                "num_queries": class_queries.tolist(),
+            },
+        }
+    return report
 
 
 def format_map_table(scores, title="MAP@all", chance=None):
