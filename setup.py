@@ -23,6 +23,8 @@ setuptools.setup(
         "numpy>=1.26",
         "scipy>=1.11",
         "absl-py>=2.1",
+        # The evaluation's figures and retrieval grids (Agg canvas, headless).
+        "matplotlib>=3.8",
         # The LiteRT runtime of the TFLite encoders (tf.lite.Interpreter is
         # deprecated).
         "ai-edge-litert>=2.3,<3",
