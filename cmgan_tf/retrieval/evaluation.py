@@ -135,44 +135,57 @@ def retrieval_report(
     for direction in metrics.cross_modal_directions(
         images, texts, hot, exclude_query_from_gallery=exclude_query_from_gallery
     ):
-        inputs = direction.inputs
-        recall = instance.recall_at_k(
-            inputs.query,
-            inputs.gallery,
-            direction.partners,
-            k_values=recall_k_values,
-            excluded=inputs.excluded,
-            block_size=block_size,
+        report[direction.name] = _direction_report(
+            direction, recall_k_values, num_recall_levels, block_size
         )
-        k, precision = curves.precision_at_ks(
-            inputs, curves.default_k_values(inputs.list_length), block_size=block_size
-        )
-        levels, interpolated = curves.interpolated_precision_recall(
-            inputs, num_recall_levels, block_size=block_size
-        )
-        class_ap, class_queries = per_class.class_average_precision(
-            inputs, block_size=block_size
-        )
-        scores = metrics.ranked_scores(
-            inputs, map_depth=inputs.list_length, block_size=block_size
-        )
-        report[direction.name] = {
-            "map": scores["map"],
-            **{f"recall@{k}": value for k, value in recall.items()},
-            "precision_at_k": {"k": k.tolist(), "precision": precision.tolist()},
-            "precision_recall": {
-                "recall": levels.tolist(),
-                "precision": interpolated.tolist(),
-                "area": float(np.trapezoid(interpolated, levels)),
-            },
-            "per_class": {
-                "average_precision": [
-                    None if np.isnan(ap) else float(ap) for ap in class_ap
-                ],
-                "num_queries": class_queries.tolist(),
-            },
-        }
     return report
+
+
+def _direction_report(direction, recall_k_values, num_recall_levels, block_size):
+    """`retrieval_report`'s entry for one direction, from one ranking pass."""
+    inputs = direction.inputs
+    precision_ks = curves.default_k_values(inputs.list_length)
+    query_ap, partner_ranks, hits_at_k = [], [], []
+    interpolated = np.zeros(num_recall_levels)
+    # Sorting dominates the cost, so every score comes from one ranking.
+    blocks = metrics.ranked_blocks(
+        inputs, depth=inputs.list_length, block_size=block_size
+    )
+    for start, (order, relevance) in zip(
+        range(0, len(inputs.query), block_size), blocks, strict=True
+    ):
+        query_ap.append(metrics.average_precision_per_query(relevance))
+        partners = direction.partners[start : start + len(order)]
+        partner_ranks.append(instance.partner_ranks(order, partners))
+        hits = np.cumsum(relevance, axis=1)
+        hits_at_k.append(hits[:, np.array(precision_ks) - 1])
+        interpolated += curves.interpolated_precision_sum(relevance, num_recall_levels)
+    query_ap = np.concatenate(query_ap)
+    partner_ranks = np.concatenate(partner_ranks)
+    interpolated /= len(inputs.query)
+    levels = np.linspace(0.0, 1.0, num_recall_levels)
+    class_ap, class_queries = per_class.class_means(query_ap, inputs.query_hot)
+    return {
+        "map": float(query_ap.mean()),
+        **{f"recall@{k}": float(np.mean(partner_ranks <= k)) for k in recall_k_values},
+        "precision_at_k": {
+            "k": list(precision_ks),
+            "precision": (
+                np.concatenate(hits_at_k).mean(axis=0) / np.array(precision_ks)
+            ).tolist(),
+        },
+        "precision_recall": {
+            "recall": levels.tolist(),
+            "precision": interpolated.tolist(),
+            "area": float(np.trapezoid(interpolated, levels)),
+        },
+        "per_class": {
+            "average_precision": [
+                None if np.isnan(ap) else float(ap) for ap in class_ap
+            ],
+            "num_queries": class_queries.tolist(),
+        },
+    }
 
 
 def format_map_table(scores, title="MAP@all", chance=None):

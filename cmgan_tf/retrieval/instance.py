@@ -81,16 +81,31 @@ def recall_at_k(
     block_size = checks.check_positive_int("block_size", block_size)
     list_length = len(gallery) - (excluded is not None)
     depth = min(max(k_values), list_length)
-    ranks = []
     orders = metrics.ranked_indices(
         query, gallery, excluded=excluded, depth=depth, block_size=block_size
     )
-    for start, order in zip(range(0, len(query), block_size), orders, strict=True):
-        found = order == partners[start : start + len(order), None]
-        # A partner outside the top `depth` gets rank depth + 1, beyond every k.
-        ranks.append(np.where(found.any(axis=1), found.argmax(axis=1) + 1, depth + 1))
-    ranks = np.concatenate(ranks)
+    starts = range(0, len(query), block_size)
+    ranks = np.concatenate(
+        [
+            partner_ranks(order, partners[start : start + len(order)])
+            for start, order in zip(starts, orders, strict=True)
+        ]
+    )
     return {k: float(np.mean(ranks <= k)) for k in k_values}
+
+
+def partner_ranks(order, partners):
+    """The 1-based rank of each query's partner in its top-`depth` list.
+
+    Args:
+        order: int `(num_queries, depth)` gallery rows, best first.
+        partners: int `(num_queries,)` gallery rows.
+
+    Returns:
+        int `(num_queries,)`; `depth + 1` where the partner is not listed.
+    """
+    found = order == partners[:, None]
+    return np.where(found.any(axis=1), found.argmax(axis=1) + 1, order.shape[1] + 1)
 
 
 def _check_rows(name, rows, num_queries, num_gallery) -> np.ndarray:

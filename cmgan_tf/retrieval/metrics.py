@@ -449,6 +449,25 @@ def ranked_relevance(
         Bool arrays of shape `(queries_in_block, depth)`: entry `[q, i]` says
         whether the item at rank `i + 1` is relevant to query `q`.
     """
+    for _, relevance in ranked_blocks(inputs, depth=depth, block_size=block_size):
+        yield relevance
+
+
+def ranked_blocks(
+    inputs: RetrievalInputs, *, depth: int, block_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield, block by block, each query's top `depth` rows and their relevance.
+
+    Args:
+        inputs: the validated retrieval problem.
+        depth: ranks kept per query, in `[1, inputs.list_length]`.
+        block_size: queries ranked per block.
+
+    Yields:
+        `(order, relevance)`: int and bool arrays of shape
+        `(queries_in_block, depth)`, as `ranked_indices` and
+        `ranked_relevance` yield them.
+    """
     # 0/1 float32 products count shared labels exactly, and matmul is much
     # faster than a boolean outer "any".
     gallery_hot_t = inputs.gallery_hot.T.astype(np.float32)
@@ -463,7 +482,7 @@ def ranked_relevance(
     for start, order in zip(starts, orders, strict=True):
         query_hot = inputs.query_hot[start : start + len(order)].astype(np.float32)
         relevant = (query_hot @ gallery_hot_t) > 0
-        yield np.take_along_axis(relevant, order, axis=1)
+        yield order, np.take_along_axis(relevant, order, axis=1)
 
 
 def average_precision_per_query(relevance: np.ndarray) -> np.ndarray:

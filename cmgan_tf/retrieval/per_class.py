@@ -71,7 +71,20 @@ def class_average_precision(inputs, *, block_size):
             )
         ]
     )
-    membership = inputs.query_hot.astype(np.float64)
+    return class_means(query_ap, inputs.query_hot)
+
+
+def class_means(query_ap, query_hot):
+    """Mean of per-query APs over the queries of each label column.
+
+    Args:
+        query_ap: float `(num_queries,)`.
+        query_hot: bool multi-hot `(num_queries, num_columns)`.
+
+    Returns:
+        `(average_precision, num_queries)` as `per_class_average_precision`.
+    """
+    membership = query_hot.astype(np.float64)
     counts = membership.sum(axis=0)
     summed = query_ap @ membership
     average = np.divide(
