@@ -28,12 +28,14 @@ import time
 import keras
 from absl import logging
 
+from cmgan_tf import file_io
 from cmgan_tf.config import ExperimentConfig
 from cmgan_tf.data.pipeline import training_dataset
 from cmgan_tf.data.registry import load_dataset
 from cmgan_tf.data.splits import train_validation_split
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.encoder import CrossModalEncoder
+from cmgan_tf.reports import write_evaluation_report
 from cmgan_tf.retrieval.callbacks import RetrievalValidation
 from cmgan_tf.retrieval.evaluation import evaluate_encoder, random_ranking_scores
 from cmgan_tf.serving import parity
@@ -54,6 +56,7 @@ BEST_WEIGHTS_FILE = "best.weights.h5"
 ENCODER_FILE = "encoder.keras"
 METRICS_FILE = "metrics.json"
 EVALUATION_FILE = "evaluation.json"
+EVALUATION_DIR = "evaluation"
 CHECKPOINT_DIR = "checkpoints"
 SELECTION_METRIC = "val_map_mean"
 GALLERY_SPLITS = ("test", "train", "none")
@@ -374,20 +377,50 @@ def load_run(model_dir):
     return config, encoder
 
 
-def evaluate(model_dir, *, data_dir=None, exclude_query_from_gallery=True):
+def evaluate(
+    model_dir,
+    *,
+    data_dir=None,
+    exclude_query_from_gallery=True,
+    plots=True,
+    queries=None,
+):
     """Scores a trained run on its dataset's test split and writes the scores.
 
     Args:
         model_dir: Directory written by `train`.
         data_dir: Overrides the dataset location recorded in `config.json`.
         exclude_query_from_gallery: See `evaluate_encoder`. Defaults to `True`.
+        plots: Also write the figures, retrieval grid and JSON of
+            `reports.write_evaluation_report` to `<model_dir>/evaluation` and
+            the projector run to `<model_dir>/logs`. Defaults to `True`.
+        queries: Test pair ids shown in the retrieval grid, or `None` for a
+            seeded draw.
 
     Returns:
         `(scores, random_ranking)`: dicts of test scores of the encoder and of
         random rankings (the chance level), as written to `evaluation.json`.
     """
+    if queries and not plots:
+        raise InvalidInputError(
+            f"`queries` choose the rows of the retrieval grid, which only plots "
+            f"draw. Received: queries={queries!r} with plots=False; drop one."
+        )
     config, encoder = load_run(model_dir)
     dataset = _load_dataset(config.data, data_dir or config.data.data_dir)
+    if plots:
+        metrics_path = os.path.join(model_dir, METRICS_FILE)
+        write_evaluation_report(
+            os.path.join(model_dir, EVALUATION_DIR),
+            encoder,
+            dataset,
+            log_dir=os.path.join(model_dir, "logs"),
+            history=file_io.read_json(metrics_path)["history"]
+            if os.path.exists(metrics_path)
+            else None,
+            exclude_query_from_gallery=exclude_query_from_gallery,
+            queries=queries,
+        )
     scores = evaluate_encoder(
         encoder, dataset.test, exclude_query_from_gallery=exclude_query_from_gallery
     )

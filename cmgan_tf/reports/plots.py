@@ -57,6 +57,11 @@ def save_png(figure, path):
     return int(round(width)), int(round(height))
 
 
+def _legend_below(figure, ncols=2):
+    # Below the axes, where no curve or bar can hide behind it.
+    figure.legend(loc="outside lower center", ncols=ncols, fontsize="small")
+
+
 def precision_recall_figure(report, chance):
     """Interpolated precision-recall curves of Image→Text and Text→Image.
 
@@ -89,8 +94,7 @@ def precision_recall_figure(report, chance):
         title="Precision-recall on the test split",
     )
     axes.grid(alpha=0.3)
-    # The middle of the plot lies between the model's and random curves.
-    axes.legend(loc="center", fontsize="small")
+    _legend_below(figure)
     return figure
 
 
@@ -124,7 +128,7 @@ def precision_at_k_figure(report, chance):
         title="Precision@k on the test split",
     )
     axes.grid(alpha=0.3, which="both")
-    axes.legend(loc="center left", fontsize="small")
+    _legend_below(figure, ncols=3)
     return figure
 
 
@@ -165,8 +169,7 @@ def per_class_figure(report, class_names):
     axes.set_yticks(positions, [class_names[i] for i in order], fontsize="small")
     axes.set(xlabel="Average precision", xlim=(0, 1), title="AP per query class")
     axes.grid(alpha=0.3, axis="x")
-    # Below the axes: inside, it would hide the bars of the strongest class.
-    figure.legend(loc="outside lower center", ncols=2, fontsize="small")
+    _legend_below(figure)
     return figure
 
 
