@@ -64,11 +64,15 @@ def test_every_figure_decodes_at_its_stated_size(raw_report):
         "training_history.png",
     ]
     for name in pngs:
-        assert _png_size(output_dir / name) == written[f"{name}:size"], name
-    assert written["precision_recall.png:size"] == (640, 480)
-    assert written["training_history.png:size"] == (1500, 450)
+        assert _png_size(output_dir / name) == written["image_sizes"][name], name
+        assert written["files"][name] == str(output_dir / name)
+    sizes = written["image_sizes"]
+    assert sizes["precision_recall.png"] == (640, 480)
+    assert sizes["training_history.png"] == (1500, 450)
+    # 16 classes, 30 pixels each, and 120 for the axis, title and legend.
+    assert sizes["per_class_ap.png"] == (640, 16 * 30 + 120)
     # Four results and the query per row, three rows, 140 pixels a cell.
-    assert written["grid_image_to_text.png:size"] == (5 * 140, 3 * 140 + 40)
+    assert sizes["grid_image_to_text.png"] == (5 * 140, 3 * 140 + 40)
     assert not list(output_dir.parent.glob(".evaluation-*")), "staging left behind"
 
 
@@ -131,7 +135,8 @@ def test_rewriting_replaces_the_report(raw_report, raw_run, tmp_path):
     (output_dir / "stale.png").write_bytes(b"old")
     written = write_evaluation_report(output_dir, encoder, dataset, num_queries=2)
     assert not (output_dir / "stale.png").exists()
-    assert "training_history.png" not in written
+    assert "training_history.png" not in written["files"]
+    assert written["projector"] is None
     report = json.loads((output_dir / "retrieval_report.json").read_text())
     assert report["class_names"][0] == "class 0"
 

@@ -61,8 +61,9 @@ def write_evaluation_report(
             Defaults to 0.
 
     Returns:
-        Dict from each written file's name to its path; a PNG's entry also
-        gives its `(width, height)` in pixels, under the key `<name>:size`.
+        Dict with `files`, from each written file's name to its path,
+        `image_sizes`, from each PNG's name to its `(width, height)` in
+        pixels, and `projector`, the projector run's path or `None`.
 
     Raises:
         InvalidInputError: if a query id does not exist in the test split,
@@ -103,13 +104,11 @@ def write_evaluation_report(
     if history:
         figures["training_history.png"] = plots.history_figure(history)
     output_dir = str(output_dir).rstrip("/")
-    written = {}
+    image_sizes = {}
     file_io.make_directory(output_dir, "the evaluation directory")
     with file_io.staged_directory(output_dir, overwrite=True) as staging:
         for name, figure in sorted(figures.items()):
-            written[f"{name}:size"] = plots.save_png(
-                figure, file_io.join(staging, name)
-            )
+            image_sizes[name] = plots.save_png(figure, file_io.join(staging, name))
         file_io.write_json_atomically(
             file_io.join(staging, REPORT_FILE),
             {
@@ -125,10 +124,13 @@ def write_evaluation_report(
             file_io.join(staging, GRID_FILE),
             {"dataset": dataset.name, "split": "test", "top_k": top_k, **ranked},
         )
-    for name in [*figures, REPORT_FILE, GRID_FILE]:
-        written[name] = file_io.join(output_dir, name)
-    if log_dir is not None:
-        written[projector.RUN_NAME] = projector.write_projector(
-            log_dir, images, texts, split, class_names
-        )
-    return written
+    return {
+        "files": {
+            name: file_io.join(output_dir, name)
+            for name in [*figures, REPORT_FILE, GRID_FILE]
+        },
+        "image_sizes": image_sizes,
+        "projector": None
+        if log_dir is None
+        else projector.write_projector(log_dir, images, texts, split, class_names),
+    }

@@ -140,33 +140,34 @@ def per_class_figure(report, class_names):
         class_names: One name per label column.
 
     Returns:
-        A `Figure` 640 pixels wide and 30 pixels high per class (at least
-        300).
+        A `Figure` 640 pixels wide and 30 pixels high per class with
+        queries, plus 120 (at least 300 in all).
     """
-    ap = {
-        direction: np.array(
-            [
-                np.nan if v is None else v
-                for v in report[direction]["per_class"]["average_precision"]
-            ]
-        )
-        for direction in CROSS_MODAL
-    }
+    per_direction = [
+        report[direction]["per_class"]["average_precision"] for direction in CROSS_MODAL
+    ]
+    # Both items of a pair carry its labels, so a class has queries in both
+    # directions or in neither; a class without queries has no AP to draw.
+    shown = [c for c, value in enumerate(per_direction[0]) if value is not None]
+    ap = np.array([[values[c] for c in shown] for values in per_direction])
     # Weakest first, so that barh (which draws upwards) puts it on top.
-    order = np.argsort(-np.nanmean(np.stack(list(ap.values())), axis=0))
+    order = np.argsort(-ap.mean(axis=0))
     positions = np.arange(len(order))
     figure = new_figure(6.4, max(3.0, 0.3 * len(order) + 1.2))
     axes = figure.add_subplot()
     height = 0.4
-    for offset, direction in zip((height / 2, -height / 2), CROSS_MODAL, strict=True):
+    for offset, direction, values in zip(
+        (height / 2, -height / 2), CROSS_MODAL, ap, strict=True
+    ):
         axes.barh(
             positions + offset,
-            np.nan_to_num(ap[direction][order]),
+            values[order],
             height=height,
             color=_COLOURS[direction],
             label=f"{DIRECTION_LABELS[direction]} (MAP {report[direction]['map']:.3f})",
         )
-    axes.set_yticks(positions, [class_names[i] for i in order], fontsize="small")
+    labels = [class_names[shown[i]] for i in order]
+    axes.set_yticks(positions, labels, fontsize="small")
     axes.set(xlabel="Average precision", xlim=(0, 1), title="AP per query class")
     axes.grid(alpha=0.3, axis="x")
     _legend_below(figure)
