@@ -12,9 +12,9 @@ from cmgan_tf.data.dataset import CrossModalDataset
 from cmgan_tf.data.demo import CLASS_NAMES
 from cmgan_tf.data.registry import load_dataset
 from cmgan_tf.errors import InvalidInputError
-from cmgan_tf.experiment import load_run
 from cmgan_tf.models.encoder import CrossModalEncoder
 from cmgan_tf.reports import grid, projector, write_evaluation_report
+from cmgan_tf.runs.model_dir import load_run
 from cmgan_tf.training.builder import build_generator
 
 _HISTORY = {

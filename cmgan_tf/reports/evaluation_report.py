@@ -105,7 +105,7 @@ def write_evaluation_report(
         figures["training_history.png"] = plots.history_figure(history)
     output_dir = str(output_dir).rstrip("/")
     image_sizes = {}
-    file_io.make_directory(output_dir, "the evaluation directory")
+    file_io.make_directory(output_dir, "evaluation directory")
     with file_io.staged_directory(output_dir, overwrite=True) as staging:
         for name, figure in sorted(figures.items()):
             image_sizes[name] = plots.save_png(figure, file_io.join(staging, name))

@@ -41,7 +41,7 @@ def write_projector(log_dir, image_embeddings, text_embeddings, split, class_nam
     """
     embeddings = np.concatenate([image_embeddings, text_embeddings]).astype(np.float32)
     target = file_io.join(log_dir, RUN_NAME)
-    file_io.make_directory(log_dir, "the log directory")
+    file_io.make_directory(log_dir, "TensorBoard log directory")
     with file_io.staged_directory(target, overwrite=True) as staging:
         # An event file makes the directory a run TensorBoard lists; the
         # projector looks for its config only in runs.
