@@ -83,8 +83,9 @@ def metadata_tsv(split, class_names):
         class_names: One name per label column.
 
     Returns:
-        TSV text with columns `modality`, `pair`, `class` and, for an
-        `ImageCaptionSplit`, `caption` (an image carries its pair's caption).
+        TSV text with columns `modality`, `pair`, `class` (a multi-label
+        pair's class names joined by `|`) and, for an `ImageCaptionSplit`,
+        `caption` (an image carries its pair's caption).
     """
     raw = isinstance(split, ImageCaptionSplit)
     header = ["modality", "pair", "class"] + (["caption"] if raw else [])
