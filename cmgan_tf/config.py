@@ -609,6 +609,30 @@ PRESETS = {
         loss=LossConfig(intra_adversarial_weight=0.0, pair_distance_weight=0.03),
         training=TrainingConfig(epochs=40, generator_steps=1, ema_momentum=0.99),
     ),
+    # Pre-extracted feature datasets in general (issue 16), chosen on
+    # wikipedia_classic's validation split: the `wikipedia` networks, but
+    # retrieval ranks the standardised common representation itself, which a
+    # cross-modal supervised contrastive term orders by class and a pair
+    # contrastive term orders by item within a class.
+    "features": ExperimentConfig(
+        data=DataConfig(image_transform="sqrt"),
+        model=ModelConfig(
+            encoder_units=(256,),
+            common_units=(128,),
+            linear_common_output=True,
+            decoder_units=(),
+            image_dropout=0.7,
+            text_dropout=0.2,
+            classifier="shared",
+        ),
+        loss=LossConfig(
+            intra_adversarial_weight=0.0,
+            inter_adversarial_weight=0.0,
+            class_contrastive_weight=1.0,
+            pair_contrastive_weight=0.3,
+        ),
+        training=TrainingConfig(epochs=40, generator_steps=1, ema_momentum=0.99),
+    ),
     # The generated shapes dataset from pixels and captions, in a minute or two
     # on a CPU: the paper's structure (per-modality classifiers, both
     # adversarial games) at a smaller size.
