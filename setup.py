@@ -32,11 +32,14 @@ setuptools.setup(
         "serving": ["tensorflow-serving-api==2.21.*"],
         # The CCA and semantic-matching baselines of pipelines/benchmark.py.
         "benchmark": ["scikit-learn>=1.5"],
+        # The approximate index of cmgan-embed --ann / cmgan-search --backend=faiss.
+        "ann": ["faiss-cpu>=1.9"],
         "test": [
             "pytest>=8",
             "ruff>=0.6",
             "tensorflow-serving-api==2.21.*",
             "scikit-learn>=1.5",
+            "faiss-cpu>=1.9",
         ],
     },
     entry_points={
@@ -44,6 +47,8 @@ setuptools.setup(
             "cmgan-train=pipelines.train:run",
             "cmgan-evaluate=pipelines.evaluate:run",
             "cmgan-export=export.export:run",
+            "cmgan-embed=pipelines.embed:run",
+            "cmgan-search=pipelines.search:run",
         ]
     },
 )

@@ -1,0 +1,1 @@
+"""What one command does: the library functions behind the command lines."""
