@@ -94,6 +94,9 @@ class Collection:
 
     def select(self, rows):
         """Returns the collection restricted to `rows`, a list of indices."""
+        if list(rows) == list(range(len(self.ids))):
+            # Indexing would copy a memory-mapped feature file into memory.
+            return self
 
         def pick(values):
             if values is None:
