@@ -26,6 +26,9 @@ setuptools.setup(
         # The LiteRT runtime of the TFLite encoders (tf.lite.Interpreter is
         # deprecated).
         "ai-edge-litert>=2.3,<3",
+        # TF Serving's protos, for the warm-up requests every SavedModel
+        # export writes (also the "serving" extra, for the gRPC client).
+        "tensorflow-serving-api==2.21.*",
     ],
     extras_require={
         # The gRPC client of cmgan_tf.serving.client.

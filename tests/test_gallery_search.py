@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cmgan_tf.data.collection import decode_image_file
+from cmgan_tf.data.collection import decode_image
 from cmgan_tf.data.demo import generate_shapes_split
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.retrieval import ann
@@ -54,10 +54,8 @@ def test_embed_writes_a_memory_mappable_gallery_of_the_run(raw_training, tmp_pat
 
     # Row i is the embedding of item i's file, decoded as the stream does.
     item = gallery.items[0]
-    pixels = decode_image_file(item["path"], (16, 16))[None]
-    np.testing.assert_allclose(
-        images[0], encoder.encode(pixels, "image")[0], atol=1e-5
-    )
+    pixels = decode_image(tf.io.read_file(item["path"]), (16, 16))[None]
+    np.testing.assert_allclose(images[0], encoder.encode(pixels, "image")[0], atol=1e-5)
     texts = gallery.embeddings("text")
     np.testing.assert_allclose(
         texts[0], encoder.encode(np.asarray([item["caption"]]), "text")[0], atol=1e-5
@@ -159,9 +157,10 @@ def test_exact_and_faiss_search_return_the_gallery_ranking(raw_training, tmp_pat
         model_dir, output, collection.read_queries(text=query), top_k=4
     )[0]
     # A text query ranks the images: the scores are those of a brute force.
-    scores = gallery.embeddings("image") @ np.asarray(
-        encoder.encode(np.asarray([query]), "text")
-    )[0]
+    scores = (
+        gallery.embeddings("image")
+        @ np.asarray(encoder.encode(np.asarray([query]), "text"))[0]
+    )
     expected = [gallery.ids[row] for row in np.argsort(-scores)[:4]]
     assert [hit["id"] for hit in hits] == expected
     np.testing.assert_allclose(
@@ -200,9 +199,7 @@ def test_faiss_backend_without_index_or_without_faiss_is_a_clear_error(
 def test_ivf_index_recall_against_exact_search():
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((32, 16))
-    vectors = centres[rng.integers(0, 32, 4000)] + 0.5 * rng.standard_normal(
-        (4000, 16)
-    )
+    vectors = centres[rng.integers(0, 32, 4000)] + 0.5 * rng.standard_normal((4000, 16))
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(
         np.float32
     )

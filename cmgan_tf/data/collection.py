@@ -348,20 +348,21 @@ def collection_from_split(split, split_name):
     )
 
 
-def decode_image_file(path, image_shape):
-    """Reads and decodes one image file, resized to `image_shape`.
+def decode_image(contents, image_shape):
+    """Decodes one encoded image and resizes it to `image_shape`.
+
+    What `cmgan-embed` does to an image file and the serving signatures to
+    the bytes of a request, so that both see the same pixels.
 
     Args:
-        path: Scalar string tensor.
+        contents: Scalar string tensor: a PNG, JPEG, GIF or BMP file's bytes.
         image_shape: `(height, width)`.
 
     Returns:
         `(height, width, 3)` uint8 tensor, resized with antialiasing as the
-        image-folder loader does.
+        image-folder loader does; GIFs give their first frame.
     """
-    image = tf.io.decode_image(
-        tf.io.read_file(path), channels=3, expand_animations=False
-    )
+    image = tf.io.decode_image(contents, channels=3, expand_animations=False)
     resized = tf.image.resize(image, image_shape, antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
@@ -386,7 +387,7 @@ def image_file_stream(files, image_shape, batch_size):
         (tf.range(len(files), dtype=tf.int64), tf.constant(files, tf.string))
     )
     dataset = dataset.map(
-        lambda row, path: (row, decode_image_file(path, image_shape)),
+        lambda row, path: (row, decode_image(tf.io.read_file(path), image_shape)),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
