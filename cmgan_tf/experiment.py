@@ -36,6 +36,7 @@ from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.encoder import CrossModalEncoder
 from cmgan_tf.retrieval.callbacks import RetrievalValidation
 from cmgan_tf.retrieval.evaluation import evaluate_encoder, random_ranking_scores
+from cmgan_tf.retrieval.gallery_dir import GalleryDirectory, config_fingerprint
 from cmgan_tf.serving import parity
 from cmgan_tf.serving import saved_model as saved_model_export
 from cmgan_tf.serving import tflite as tflite_export
@@ -413,8 +414,9 @@ def export_serving_model(
     model_name="cmgan",
     version=None,
     overwrite=False,
-    gallery_split="test",
+    gallery_split=None,
     gallery_file=None,
+    gallery_dir=None,
     top_k=10,
     serving_base_path=None,
     data_dir=None,
@@ -431,9 +433,13 @@ def export_serving_model(
         overwrite: Replace an existing version.
         gallery_split: `"test"` or `"train"`: the retrieval signatures rank
             that split of the run's dataset (ids are indices in the split);
-            `"none"`: no retrieval signatures unless `gallery_file` is given.
+            `"none"`: no retrieval signatures. Defaults to `"test"` unless a
+            gallery file or directory is given.
         gallery_file: A `.npz` of embeddings to rank instead (see
             `saved_model.load_gallery_file`).
+        gallery_dir: A gallery directory of this run (written by
+            `cmgan-embed`) to rank instead; the signatures return its
+            string ids.
         top_k: Items each retrieval returns.
         serving_base_path: Where TF Serving sees `export_dir`.
         data_dir: Overrides the dataset location recorded in `config.json`.
@@ -444,21 +450,25 @@ def export_serving_model(
         Dict with `path` (the version directory) and, with `check_parity`,
         `parity` (see `parity.saved_model_parity`).
     """
+    given = [f for f in (gallery_split, gallery_file, gallery_dir) if f is not None]
+    if len(given) > 1:
+        raise InvalidInputError(
+            "Give one of --gallery, --gallery_file and --gallery_dir. Received: "
+            f"{', '.join(map(str, given))}."
+        )
+    gallery_split = gallery_split or ("none" if given else "test")
     if gallery_split not in GALLERY_SPLITS:
         raise InvalidInputError(
             f"`gallery` must be one of {', '.join(GALLERY_SPLITS)}. "
             f"Received: {gallery_split!r}"
         )
-    if gallery_file and gallery_split != "none":
-        raise InvalidInputError(
-            "Give either a gallery split or a gallery file, not both: pass "
-            "--gallery=none with --gallery_file."
-        )
     config, encoder = load_run(model_dir)
     dataset = None
     if gallery_split != "none" or check_parity:
         dataset = _load_dataset(config.data, data_dir or config.data.data_dir)
-    if gallery_file:
+    if gallery_dir:
+        galleries = _run_gallery(gallery_dir, config, model_dir)
+    elif gallery_file:
         galleries = saved_model_export.load_gallery_file(gallery_file)
     elif gallery_split == "none":
         galleries = {}
@@ -488,6 +498,13 @@ def export_serving_model(
     return result
 
 
+def _run_gallery(gallery_dir, config, model_dir):
+    """The galleries of a gallery directory, refused if another run made it."""
+    directory = GalleryDirectory(gallery_dir)
+    directory.check_run(config_fingerprint(config.to_json()), model_dir)
+    return saved_model_export.gallery_from_directory(directory)
+
+
 def export_tflite_model(
     model_dir,
     export_dir,
@@ -496,6 +513,8 @@ def export_tflite_model(
     overwrite=False,
     data_dir=None,
     check_parity=False,
+    gallery_dir=None,
+    top_k=10,
 ):
     """Exports a trained run's encoders as TFLite files.
 
@@ -507,6 +526,9 @@ def export_tflite_model(
         data_dir: Overrides the dataset location recorded in `config.json`.
         check_parity: Compare every file with the Keras encoder on the test
             split (`parity.tflite_parity`).
+        gallery_dir: A gallery directory of this run: adds a
+            `retrieve_with_{modality}.tflite` per query modality.
+        top_k: Items each retrieve model returns.
 
     Returns:
         Dict with `path`, `manifest` and, with `check_parity`, `parity`.
@@ -525,6 +547,8 @@ def export_tflite_model(
         representative_inputs=representative,
         overwrite=overwrite,
         config=config,
+        galleries=gallery_dir and _run_gallery(gallery_dir, config, model_dir),
+        top_k=top_k,
     )
     logging.info("Wrote %s.", export_dir)
     result = {"path": str(export_dir), "manifest": manifest}

@@ -391,5 +391,7 @@ def test_export_run_with_parity_check(feature_run, tmp_path):
     assert parity["encode_text_max_abs_diff"] < 1e-5
     assert parity["retrieve_with_image_agreement"] == 1.0
     assert parity["retrieve_with_text_agreement"] == 1.0
-    with pytest.raises(InvalidInputError, match="not both"):
-        experiment.export_serving_model(model_dir, tmp_path, gallery_file="g.npz")
+    with pytest.raises(InvalidInputError, match="Give one of --gallery, --gallery_f"):
+        experiment.export_serving_model(
+            model_dir, tmp_path, gallery_split="test", gallery_file="g.npz"
+        )

@@ -32,7 +32,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cmgan_tf.serving.tflite import tflite_input_spec
 from cmgan_tf.serving.tokenizer import TOKENIZER_RULE
 
 RETRIEVE_FILE = "retrieve_with_{modality}.tflite"
@@ -42,21 +41,20 @@ TOKENIZER_FILE = "tokenizer.json"
 SIGNATURE = "retrieve"
 
 
-def convert_retrieval(encoder, modality, embeddings, top_k):
+def convert_retrieval(encoder, modality, spec, embeddings, top_k):
     """Converts encoder + gallery + top-k to a float32 TFLite flatbuffer.
 
     Args:
         encoder: A built `CrossModalEncoder`.
         modality: The query modality, `"image"` or `"text"`.
+        spec: The query input's `tflite.tflite_input_spec`.
         embeddings: `(n, dim)` float32 gallery embeddings.
         top_k: Hits per query; at most `n`.
 
     Returns:
-        The `.tflite` bytes, with signature `retrieve`: input as
-        `tflite_input_spec`, outputs `rows` `(batch, k)` int32 and `scores`
-        `(batch, k)` float32.
+        The `.tflite` bytes, with signature `retrieve`: input `spec`, outputs
+        `rows` `(batch, k)` int32 and `scores` `(batch, k)` float32.
     """
-    spec = tflite_input_spec(encoder, modality)
     tokenized = spec.dtype == tf.int32
     gallery = tf.constant(np.asarray(embeddings, np.float32))
     k = min(int(top_k), int(gallery.shape[0]))
@@ -103,12 +101,13 @@ def associated_files(path):
         return {name: archive.read(name) for name in archive.namelist()}
 
 
-def retrieval_model(encoder, modality, embeddings, ids, top_k):
+def retrieval_model(encoder, modality, spec, embeddings, ids, top_k):
     """A complete `retrieve_with_{modality}.tflite`: model and its files.
 
     Args:
         encoder: A built `CrossModalEncoder`.
         modality: The query modality.
+        spec: The query input's `tflite.tflite_input_spec`.
         embeddings: `(n, dim)` gallery embeddings of the other modality (or
             of the same one, for a gallery with one modality).
         ids: `n` string ids, in row order.
@@ -118,7 +117,6 @@ def retrieval_model(encoder, modality, embeddings, ids, top_k):
         The file's bytes.
     """
     files = {IDS_FILE: "".join(f"{i}\n" for i in ids)}
-    spec = tflite_input_spec(encoder, modality)
     if spec.dtype == tf.int32:
         files[VOCABULARY_FILE] = "".join(
             f"{token}\n" for token in encoder.text_vectorizer.get_vocabulary()
@@ -127,5 +125,5 @@ def retrieval_model(encoder, modality, embeddings, ids, top_k):
             {**TOKENIZER_RULE, "sequence_length": int(spec.shape[1])}, indent=2
         )
     return with_associated_files(
-        convert_retrieval(encoder, modality, embeddings, top_k), files
+        convert_retrieval(encoder, modality, spec, embeddings, top_k), files
     )

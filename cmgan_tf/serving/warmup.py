@@ -20,19 +20,21 @@ def example_input(spec, vocabulary=None):
     """One valid request item for a signature input.
 
     Args:
-        spec: The input's `tf.TensorSpec`, with `None` as the batch size.
+        spec: The input's `tf.TensorSpec`, with `None` as the batch size;
+            a string input named `*_bytes` takes encoded images, another
+            one captions.
         vocabulary: For captions, the tokens of the model's vocabulary.
 
     Returns:
         A NumPy array with a batch of one.
     """
     shape = (1, *spec.shape[1:])
-    if spec.dtype == tf.string and len(shape) == 1 and vocabulary is not None:
-        # Tokens 0 and 1 are padding and out-of-vocabulary.
-        return np.asarray([" ".join(vocabulary[2:5])], object)
-    if spec.dtype == tf.string:
+    if spec.dtype == tf.string and spec.name.endswith("_bytes"):
         gray = np.full((8, 8, 3), 128, np.uint8)
         return np.asarray([tf.io.encode_png(gray).numpy()], object)
+    if spec.dtype == tf.string:
+        # Tokens 0 and 1 are padding and out-of-vocabulary.
+        return np.asarray([" ".join(vocabulary[2:5])], object)
     if spec.dtype == tf.uint8:
         return np.full(shape, 128, np.uint8)
     return np.zeros(shape, spec.dtype.as_numpy_dtype)
