@@ -15,8 +15,8 @@ import sys
 
 from absl import app, flags
 
-from cmgan_tf import experiment
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.runs import export as run_export
 from cmgan_tf.serving import tflite
 
 _MODEL_DIR = flags.DEFINE_string(
@@ -48,7 +48,7 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace the version if it ex
 _GALLERY = flags.DEFINE_enum(
     "gallery",
     None,
-    list(experiment.GALLERY_SPLITS),
+    list(run_export.GALLERY_SPLITS),
     "Split of the run's dataset that the retrieve_with_* signatures rank "
     "(ids are indices in the split); 'none' for no retrieval signatures. "
     "Default: test, unless --gallery_file or --gallery_dir is given.",
@@ -91,7 +91,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
         if _FORMAT.value == "tflite":
-            result = experiment.export_tflite_model(
+            result = run_export.export_tflite_model(
                 _MODEL_DIR.value,
                 _EXPORT_DIR.value,
                 variants=tuple(_TFLITE_VARIANTS.value),
@@ -102,7 +102,7 @@ def main(argv):
                 top_k=_TOP_K.value,
             )
         else:
-            result = experiment.export_serving_model(
+            result = run_export.export_serving_model(
                 _MODEL_DIR.value,
                 _EXPORT_DIR.value,
                 model_name=_MODEL_NAME.value,

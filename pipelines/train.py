@@ -8,8 +8,8 @@ import sys
 
 from absl import app, flags
 
-from cmgan_tf import experiment
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.runs.trainer import train
 from pipelines import flags as config_flags
 
 config_flags.define_config_flags()
@@ -28,7 +28,7 @@ def main(argv):
         config = config_flags.config_from_flags()
         if not config.runtime.model_dir:
             raise InvalidInputError("--model_dir is required.")
-        experiment.train(config, overwrite=_OVERWRITE.value)
+        train(config, overwrite=_OVERWRITE.value)
     except InvalidInputError as error:
         sys.exit(f"cmgan-train: error: {error}")
 

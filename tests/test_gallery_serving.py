@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cmgan_tf import experiment
 from cmgan_tf.data.collection import decode_image
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.retrieval.gallery_dir import GalleryDirectory
 from cmgan_tf.retrieval.search import rankings_agree
 from cmgan_tf.runs import collection
+from cmgan_tf.runs.export import export_serving_model, export_tflite_model
 from cmgan_tf.serving import tflite_retrieval
 from cmgan_tf.serving.litert import TFLiteRetriever
 from cmgan_tf.serving.tokenizer import CaptionTokenizer
@@ -31,10 +31,10 @@ def served(raw_training, tmp_path_factory):
     collection.embed_collection(
         model_dir, gallery, images=photos, captions=captions, verbose=0
     )
-    version = experiment.export_serving_model(
+    version = export_serving_model(
         model_dir, root / "serving", gallery_dir=gallery, top_k=4
     )["path"]
-    experiment.export_tflite_model(
+    export_tflite_model(
         model_dir,
         root / "tflite",
         variants=("float32",),
@@ -164,7 +164,5 @@ def test_export_refuses_a_gallery_of_another_run(raw_training, served, tmp_path)
     config["training"]["seed"] += 1
     (other / "config.json").write_text(json.dumps(config))
     with pytest.raises(InvalidInputError, match="was embedded with the run"):
-        experiment.export_serving_model(
-            other, tmp_path / "serving", gallery_dir=served[0]
-        )
+        export_serving_model(other, tmp_path / "serving", gallery_dir=served[0])
     assert not (tmp_path / "serving").exists()

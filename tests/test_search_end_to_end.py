@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cmgan_tf import experiment
 from cmgan_tf.config import preset
 from cmgan_tf.data.dataset import CrossModalDataset
 from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
+from cmgan_tf.runs.trainer import train
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +57,7 @@ def shapes_run(tmp_path_factory):
         training={"epochs": 6, "batch_size": 32, "generator_steps": 1},
         runtime={"model_dir": str(model_dir)},
     )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(experiment, "load_dataset", lambda *args, **kwargs: dataset)
-        experiment.train(config)
+    train(config, dataset=dataset)
     return model_dir
 
 

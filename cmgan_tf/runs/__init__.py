@@ -1,1 +1,1 @@
-"""What one command does: the library functions behind the command lines."""
+"""What each command does, in small named steps: train, evaluate, export a run."""

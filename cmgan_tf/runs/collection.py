@@ -9,6 +9,7 @@ import pathlib
 import numpy as np
 from absl import logging
 
+from cmgan_tf import file_io
 from cmgan_tf.checks import check_choice, check_positive_int
 from cmgan_tf.data.collection import (
     IMAGE_SUFFIXES,
@@ -18,7 +19,6 @@ from cmgan_tf.data.collection import (
     read_collection,
 )
 from cmgan_tf.errors import InvalidInputError
-from cmgan_tf.experiment import _load_dataset, load_run
 from cmgan_tf.retrieval import ann
 from cmgan_tf.retrieval.embedding import embed_modality
 from cmgan_tf.retrieval.gallery_dir import (
@@ -28,8 +28,9 @@ from cmgan_tf.retrieval.gallery_dir import (
     write_gallery,
 )
 from cmgan_tf.retrieval.search import top_k_search
-from cmgan_tf.serving.saved_model import encoder_dim
-from cmgan_tf.serving.staging import staged_directory
+from cmgan_tf.runs.data import load_configured_dataset
+from cmgan_tf.runs.model_dir import load_run
+from cmgan_tf.serving.signatures import encoder_dim
 
 BAD_ITEM_POLICIES = ("fail", "skip")
 SPLITS = ("train", "test")
@@ -119,11 +120,16 @@ def embed_collection(
     batch_size = check_positive_int("batch_size", batch_size)
     if split is not None and (images or captions):
         raise InvalidInputError("Give either --split or --images/--captions, not both.")
+    if not file_io.is_local(output):
+        raise InvalidInputError(
+            f"--output={output} must be a local directory: the embeddings are "
+            "memory-mapped files."
+        )
     config, encoder = load_run(model_dir)
     fingerprint = config_fingerprint(config.to_json())
     if split is not None:
         check_choice("split", split, SPLITS)
-        dataset = _load_dataset(config.data, data_dir or config.data.data_dir)
+        dataset = load_configured_dataset(config.data, data_dir)
         collection = collection_from_split(getattr(dataset, split), split)
     else:
         collection = read_collection(images, captions)
@@ -148,7 +154,8 @@ def embed_collection(
         )
     dim = encoder_dim(encoder)
     result = {"path": str(output), "skipped": list(collection.bad), "seconds": {}}
-    with staged_directory(output, overwrite=previous is not None) as staging:
+    with file_io.staged_directory(output, overwrite=previous is not None) as staging:
+        staging = pathlib.Path(staging)
         scratch, kept = {}, np.ones(len(collection.ids), bool)
         for modality in collection.modalities:
             scratch[modality] = np.lib.format.open_memmap(

@@ -97,7 +97,9 @@ def with_associated_files(flatbuffer, files):
 
 def associated_files(path):
     """Reads the associated files of a `.tflite` file: dict name -> bytes."""
-    with zipfile.ZipFile(path) as archive:
+    with tf.io.gfile.GFile(str(path), "rb") as handle:
+        contents = io.BytesIO(handle.read())
+    with zipfile.ZipFile(contents) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
