@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -182,19 +183,24 @@ def measure_tflite_retrieval(encoder, captions, directory, gallery_size, *, repe
         Dict with `gallery_size`, `single_ms` (one thread) and `model_kb`.
     """
     from cmgan_tf.serving.litert import TFLiteRetriever
-    from cmgan_tf.serving.tflite import tokenized_texts
+    from cmgan_tf.serving.tflite import tflite_input_spec
     from cmgan_tf.serving.tflite_retrieval import retrieval_model
 
     dim = int(encoder.encode(np.asarray(captions[:1]), "text").shape[-1])
     gallery = clustered_unit_vectors(gallery_size, dim, seed=3)
     model = retrieval_model(
-        encoder, "text", gallery, [str(i) for i in range(gallery_size)], top_k=10
+        encoder,
+        "text",
+        tflite_input_spec(encoder, "text"),
+        gallery,
+        [str(i) for i in range(gallery_size)],
+        top_k=10,
     )
     path = os.path.join(directory, "retrieve_with_text.tflite")
     with open(path, "wb") as handle:
         handle.write(model)
     retriever = TFLiteRetriever(path, num_threads=1)
-    query = tokenized_texts(encoder, captions[:1])
+    query = keras.ops.convert_to_numpy(encoder.tokenize(np.asarray(captions[:1])))
     timing = median_seconds(lambda: retriever(query), repeats=repeats, warmup=3)
     return {
         "gallery_size": gallery_size,
