@@ -3,9 +3,11 @@
 A model is trained briefly on the generated shapes data; a folder of new,
 unlabelled generated images (PNG and JPEG, one per class) and a captions file
 are embedded with `cmgan-embed`; `cmgan-search --queries` then asks for each
-image by its caption.
+image by its caption, and the SavedModel and TFLite retrieve model that
+`cmgan-export --gallery_dir` writes answer the same queries with the same ids.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -17,7 +19,11 @@ import tensorflow as tf
 from cmgan_tf.config import preset
 from cmgan_tf.data.dataset import CrossModalDataset
 from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
+from cmgan_tf.retrieval.search import rankings_agree
 from cmgan_tf.runs.trainer import train
+from cmgan_tf.serving.litert import TFLiteRetriever
+from cmgan_tf.serving.tflite_retrieval import associated_files
+from cmgan_tf.serving.tokenizer import CaptionTokenizer
 
 
 @pytest.fixture(scope="module")
@@ -99,18 +105,19 @@ def _run(module, *flags):
 
 
 def _hits(stdout):
-    """`{query line: [ids of the hits]}` of `cmgan-search --queries` output."""
+    """`{query line: [(id, score) of the hits]}` of `cmgan-search --queries`."""
     hits = {}
     for line in stdout.strip().split("\n"):
         if line.startswith("# "):
             query = int(line.split(", line ")[1].split(":")[0])
             hits[query] = []
         else:
-            hits[query].append(line.split("\t")[2])
+            _, score, item_id, _ = line.split("\t")
+            hits[query].append((item_id, float(score)))
     return hits
 
 
-def test_embed_then_search_finds_the_described_images(
+def test_embed_search_serve_and_device_answer_alike(
     shapes_run, unlabelled_folder, tmp_path
 ):
     photos, queries, names = unlabelled_folder
@@ -132,7 +139,40 @@ def test_embed_then_search_finds_the_described_images(
         )
     )
     assert sorted(hits) == list(range(1, len(names) + 1))
-    found = [names[line - 1] in ids for line, ids in hits.items()]
+    found = [names[line - 1] in dict(found) for line, found in hits.items()]
     # One image per class: a random ranking finds it in the top 5 of 16 for
     # about 5 queries in 16.
     assert sum(found) >= 12, hits
+
+    # The same queries through the exported SavedModel and TFLite model.
+    for export_format in ("saved_model", "tflite"):
+        _run(
+            "export.export",
+            f"--model_dir={shapes_run}",
+            f"--gallery_dir={gallery}",
+            f"--export_dir={tmp_path / export_format}",
+            f"--format={export_format}",
+            "--tflite_variants=float32",
+            "--top_k=5",
+        )
+    captions = queries.read_text().splitlines()
+    cli_ids = [[i for i, _ in hits[line]] for line in sorted(hits)]
+    cli_scores = [[score for _, score in hits[line]] for line in sorted(hits)]
+    served = tf.saved_model.load(str(tmp_path / "saved_model" / "cmgan" / "1"))
+    answer = served.signatures["retrieve_with_text"](texts=tf.constant(captions))
+    served_ids = answer["ids"].numpy().astype(str)
+    # The command line prints scores to 4 decimals.
+    assert rankings_agree(
+        served_ids, answer["scores"].numpy(), cli_ids, cli_scores, atol=1e-4
+    ).all()
+
+    model = tmp_path / "tflite" / "retrieve_with_text.tflite"
+    files = associated_files(model)
+    vocabulary = tmp_path / "vocabulary.txt"
+    vocabulary.write_bytes(files["vocabulary.txt"])
+    length = json.loads(files["tokenizer.json"])["sequence_length"]
+    tokens = CaptionTokenizer.from_file(vocabulary, length)(captions)
+    device_ids, device_scores = TFLiteRetriever(model)(tokens)
+    assert rankings_agree(
+        device_ids, device_scores, served_ids, answer["scores"].numpy()
+    ).all()
