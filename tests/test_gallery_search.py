@@ -263,3 +263,41 @@ def test_command_lines_print_hits_and_one_line_errors(raw_training, tmp_path):
         "Received: --text, --image."
     )
     assert "Traceback" not in failed.stderr
+
+
+def test_feature_files_are_embedded_and_nan_rows_reported(feature_run, tmp_path):
+    model_dir, encoder = feature_run
+    split = encoder.get_build_config()["input_shape"]
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(5, split["image"][1])).astype(np.float32)
+    texts = rng.normal(size=(5, split["text"][1])).astype(np.float32)
+    images[2, 0] = np.nan
+    np.save(tmp_path / "images.npy", images)
+    np.save(tmp_path / "texts.npy", texts)
+    output = tmp_path / "gallery"
+    with pytest.raises(InvalidInputError, match=r"images.npy, row 2: holds NaN"):
+        collection.embed_collection(
+            model_dir,
+            output,
+            images=tmp_path / "images.npy",
+            captions=tmp_path / "texts.npy",
+            verbose=0,
+        )
+    result = collection.embed_collection(
+        model_dir,
+        output,
+        images=tmp_path / "images.npy",
+        captions=tmp_path / "texts.npy",
+        on_bad_item="skip",
+        verbose=0,
+    )
+    assert [str(item) for item in result["skipped"]] == [
+        f"{tmp_path / 'images.npy'}, row 2: holds NaN or Inf"
+    ]
+    gallery = GalleryDirectory(output)
+    assert gallery.ids == ["0", "1", "3", "4"]
+    np.testing.assert_allclose(
+        gallery.embeddings("text"),
+        encoder.predict_arrays(texts[[0, 1, 3, 4]], "text"),
+        atol=1e-5,
+    )

@@ -81,8 +81,9 @@ def embed_modality(
         verbose: 0 for silence, else a progress bar.
 
     Returns:
-        `(bad, seconds)`: the `BadItem`s of the rows left out (an image that
-        does not decode, a feature row with NaN/Inf) and the time taken.
+        `(bad, seconds)`: dict from each row left out (an image that does
+        not decode, a feature row with NaN/Inf) to its `BadItem`, and the
+        time taken.
 
     Raises:
         InvalidInputError: With `fail_fast`, naming the first bad item; for
@@ -95,7 +96,7 @@ def embed_modality(
     progress = keras.utils.Progbar(
         count, verbose=verbose, stateful_metrics=["items/s"], unit_name="item"
     )
-    bad, expected, done = [], 0, 0
+    bad, expected, done = {}, 0, 0
     start = time.perf_counter()
 
     def left_out(rows):
@@ -108,7 +109,7 @@ def embed_modality(
             item = BadItem(collection.where[row], reason)
             if fail_fast:
                 raise InvalidInputError(f"{item}. Pass --on_bad_item=skip to skip it.")
-            bad.append(item)
+            bad[row] = item
 
     for rows, inputs in _batches(encoder, collection, modality, batch_size):
         # A stream leaves out the rows it cannot read: the gaps are the bad items.

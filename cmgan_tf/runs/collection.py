@@ -157,6 +157,7 @@ def embed_collection(
     with file_io.staged_directory(output, overwrite=previous is not None) as staging:
         staging = pathlib.Path(staging)
         scratch, kept = {}, np.ones(len(collection.ids), bool)
+        streamed_bad = {}
         for modality in collection.modalities:
             scratch[modality] = np.lib.format.open_memmap(
                 staging / f".scratch_{modality}.npy",
@@ -173,10 +174,11 @@ def embed_collection(
                 fail_fast=on_bad_item == "fail",
                 verbose=verbose,
             )
-            rows = {w: r for r, w in enumerate(collection.where)}
-            kept[[rows[item.where] for item in bad]] = False
-            result["skipped"] += bad
+            kept[list(bad)] = False
+            # An item bad in both modalities is reported once.
+            streamed_bad.update(bad)
             result["seconds"][modality] = seconds
+        result["skipped"] += streamed_bad.values()
         rows = np.flatnonzero(kept)
         if previous is None and not len(rows):
             raise InvalidInputError(
