@@ -152,6 +152,11 @@ def test_exact_and_faiss_search_return_the_gallery_ranking(raw_training, tmp_pat
     )
     assert set(result["ann_recall_at_10"]) == {"image", "text"}
     gallery = GalleryDirectory(output)
+    assert gallery.manifest["ann"]["image"] == {
+        "file": "image_ivf.faiss",
+        "nprobe": ann.DEFAULT_NPROBE,
+        "recall_at_10": result["ann_recall_at_10"]["image"],
+    }
     query = split.texts[3]
     hits = collection.search_gallery(
         model_dir, output, collection.read_queries(text=query), top_k=4

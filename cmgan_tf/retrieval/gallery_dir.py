@@ -11,7 +11,8 @@ it. A gallery directory `G` holds:
   can be memory-mapped (`np.load(..., mmap_mode="r")`);
 - `items.jsonl`: one JSON object per item, in row order: its string `id`,
   and its image `path` and/or `caption` when it has them;
-- `{modality}_ivf.faiss`: with `--ann`, the approximate index of a modality.
+- `{modality}_ivf.faiss`: with `--ann`, the approximate index of a modality,
+  and its recall@10 against exact search in the manifest's `ann`.
 
 The directory is only ever replaced whole (see `staged_directory`): adding
 items writes a new directory beside it and renames it into place.
@@ -19,10 +20,12 @@ items writes a new directory beside it and renames it into place.
 
 import hashlib
 import json
+import os
 import pathlib
 
 import numpy as np
 
+from cmgan_tf import file_io
 from cmgan_tf.errors import InvalidInputError
 
 FORMAT = "cmgan_tf gallery"
@@ -201,7 +204,10 @@ def write_gallery(directory, *, run, dim, previous, new_items, new_embeddings, s
         "count": count,
         "sources": sources,
     }
-    (directory / MANIFEST_FILE).write_text(
-        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    write_manifest(directory, manifest)
     return manifest
+
+
+def write_manifest(directory, manifest):
+    """Writes a gallery's `manifest.json` atomically."""
+    file_io.write_json_atomically(os.path.join(directory, MANIFEST_FILE), manifest)
