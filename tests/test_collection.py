@@ -129,3 +129,10 @@ def test_stream_resizes_and_leaves_out_undecodable_files(tmp_path):
     assert images.shape == (2, 16, 16, 3) and images.dtype == np.uint8
     expected = tf.image.resize(originals[0], (16, 16), antialias=True).numpy()
     np.testing.assert_allclose(images[0], np.clip(np.rint(expected), 0, 255), atol=1)
+
+
+def test_one_image_file_is_a_collection_of_one(tmp_path):
+    _write_images(tmp_path, ["query.png"])
+    collection = read_collection(images=tmp_path / "query.png")
+    assert collection.ids == ["query.png"]
+    assert collection.image_files == [str(tmp_path / "query.png")]

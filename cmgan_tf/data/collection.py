@@ -2,9 +2,10 @@
 
 A collection has no labels. Its items come from:
 
-- images: a folder (searched recursively for PNG, JPEG, GIF and BMP files;
-  an item's id is its path relative to the folder), a list file (one image
-  path per line, relative to the list file; the id is the path as written),
+- images: one image file, a folder (searched recursively for PNG, JPEG, GIF
+  and BMP files; an item's id is its path relative to the folder), a list
+  file (one image path per line, relative to the list file; the id is the
+  path as written),
   or a feature file (`.npy` of `(n, dim)` rows, or `.npz` with `features`
   and optionally `ids`);
 - captions: a text file (one caption per line; the id is the line number),
@@ -161,7 +162,9 @@ def _read_features(path, name):
 
 
 def _read_images(path):
-    """`(ids, where, files)` of an image folder or list file."""
+    """`(ids, where, files, bad)` of an image file, folder or list file."""
+    if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+        return [path.name], [str(path)], [str(path.absolute())], []
     if path.is_dir():
         files = sorted(
             p

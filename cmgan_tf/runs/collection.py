@@ -12,7 +12,6 @@ from absl import logging
 from cmgan_tf import file_io
 from cmgan_tf.checks import check_choice, check_positive_int
 from cmgan_tf.data.collection import (
-    IMAGE_SUFFIXES,
     BadItem,
     Collection,
     collection_from_split,
@@ -296,10 +295,6 @@ def read_queries(*, text=None, image=None, queries=None):
         if not text.strip():
             raise InvalidInputError("`--text` is empty. Received: --text=''")
         return Collection(["text"], ["--text"], captions=[text])
-    if image is not None and pathlib.Path(image).suffix.lower() in IMAGE_SUFFIXES:
-        if not pathlib.Path(image).is_file():
-            raise InvalidInputError(f"--image={image} does not exist.")
-        return Collection([str(image)], [f"--image={image}"], image_files=[image])
     collection = (
         read_collection(images=image)
         if image is not None
