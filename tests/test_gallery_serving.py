@@ -166,3 +166,16 @@ def test_export_refuses_a_gallery_of_another_run(raw_training, served, tmp_path)
     with pytest.raises(InvalidInputError, match="was embedded with the run"):
         export_serving_model(other, tmp_path / "serving", gallery_dir=served[0])
     assert not (tmp_path / "serving").exists()
+
+
+def test_a_split_gallery_exports_with_string_ids_in_parity(feature_run, tmp_path):
+    model_dir = feature_run[0]
+    gallery = tmp_path / "gallery"
+    result = collection.embed_collection(model_dir, gallery, split="test", verbose=0)
+    assert GalleryDirectory(gallery).ids[:2] == ["test/0", "test/1"]
+    exported = export_serving_model(
+        model_dir, tmp_path / "serving", gallery_dir=gallery, check_parity=True
+    )
+    assert exported["parity"]["retrieve_with_text_agreement"] == 1.0
+    assert exported["parity"]["retrieve_with_image_agreement"] == 1.0
+    assert result["count"] == len(GalleryDirectory(gallery).ids)
