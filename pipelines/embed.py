@@ -40,10 +40,19 @@ _SPLIT = flags.DEFINE_enum(
     "split",
     None,
     list(collection.SPLITS),
-    "Embed this split of the run's dataset instead of --images/--captions.",
+    "Embed this split of a dataset (--dataset, default the run's) instead of "
+    "--images/--captions.",
+)
+_DATASET = flags.DEFINE_string(
+    "dataset",
+    None,
+    "With --split: a dataset the project loads (as cmgan-train --dataset); "
+    "default: the run's own.",
 )
 _DATA_DIR = flags.DEFINE_string(
-    "data_dir", None, "With --split: overrides the run's dataset location."
+    "data_dir",
+    None,
+    "With --split: the dataset's location; default: the one the run recorded.",
 )
 _ON_BAD_ITEM = flags.DEFINE_enum(
     "on_bad_item",
@@ -73,6 +82,7 @@ def main(argv):
             images=_IMAGES.value,
             captions=_CAPTIONS.value,
             split=_SPLIT.value,
+            dataset=_DATASET.value,
             data_dir=_DATA_DIR.value,
             on_bad_item=_ON_BAD_ITEM.value,
             batch_size=_BATCH_SIZE.value,

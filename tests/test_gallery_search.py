@@ -306,3 +306,24 @@ def test_feature_files_are_embedded_and_nan_rows_reported(feature_run, tmp_path)
         encoder.predict_arrays(texts[[0, 1, 3, 4]], "text"),
         atol=1e-5,
     )
+
+
+def test_a_split_of_a_named_dataset_is_embedded_if_the_encoder_takes_it(
+    feature_run, tmp_path
+):
+    model_dir = feature_run[0]
+    result = collection.embed_collection(
+        model_dir,
+        tmp_path / "train",
+        split="train",
+        dataset="wikipedia_classic",
+        verbose=0,
+    )
+    gallery = GalleryDirectory(tmp_path / "train")
+    assert gallery.count == result["added"] > 0
+    assert gallery.ids[-1] == f"train/{gallery.count - 1}"
+    with pytest.raises(InvalidInputError, match="This run's image encoder takes"):
+        collection.embed_collection(
+            model_dir, tmp_path / "shapes", split="test", dataset="shapes", verbose=0
+        )
+    assert not (tmp_path / "shapes").exists()

@@ -81,6 +81,7 @@ def embed_collection(
     images=None,
     captions=None,
     split=None,
+    dataset=None,
     data_dir=None,
     on_bad_item="fail",
     batch_size=64,
@@ -98,9 +99,12 @@ def embed_collection(
         output: The gallery directory (see `gallery_dir`).
         images: Image folder, list file or feature file, or `None`.
         captions: Caption text, `.tsv` or feature file, or `None`.
-        split: `"train"` or `"test"`: embed that split of the run's dataset
-            instead of files.
-        data_dir: Overrides the dataset location recorded in the run.
+        split: `"train"` or `"test"`: embed that split of a dataset instead
+            of files.
+        dataset: With `split`, the name of a dataset the project loads (see
+            `data.registry`); defaults to the run's own.
+        data_dir: With `split`, the dataset's location; defaults to the one
+            recorded in the run for its own dataset.
         on_bad_item: `"fail"` (raise, naming the bad items) or `"skip"`
             (leave them out and report them).
         batch_size: Items per encoder call.
@@ -129,8 +133,11 @@ def embed_collection(
     fingerprint = config_fingerprint(config.to_json())
     if split is not None:
         check_choice("split", split, SPLITS)
-        dataset = load_configured_dataset(config.data, data_dir)
-        collection = collection_from_split(getattr(dataset, split), split)
+        data = config.data
+        if dataset is not None:
+            data = config.replace(data={"dataset": dataset, "data_dir": None}).data
+        loaded = load_configured_dataset(data, data_dir)
+        collection = collection_from_split(getattr(loaded, split), split)
     else:
         collection = read_collection(images, captions)
     previous = _previous_gallery(output, fingerprint, model_dir, collection)
