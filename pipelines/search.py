@@ -17,7 +17,7 @@ from absl import app, flags
 
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.retrieval import ann
-from cmgan_tf.runs import collection
+from cmgan_tf.runs import search
 
 _MODEL_DIR = flags.DEFINE_string(
     "model_dir", None, "The run the gallery was embedded with.", required=True
@@ -36,7 +36,7 @@ _TOP_K = flags.DEFINE_integer("top_k", 10, "Hits per query.")
 _BACKEND = flags.DEFINE_enum(
     "backend",
     "exact",
-    list(collection.BACKENDS),
+    list(search.BACKENDS),
     "'exact' ranks every item; 'faiss' uses the index of cmgan-embed --ann.",
 )
 _NPROBE = flags.DEFINE_integer(
@@ -52,10 +52,10 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
-        queries = collection.read_queries(
+        queries = search.read_queries(
             text=_TEXT.value, image=_IMAGE.value, queries=_QUERIES.value
         )
-        hits = collection.search_gallery(
+        hits = search.search_gallery(
             _MODEL_DIR.value,
             _GALLERY.value,
             queries,

@@ -15,7 +15,7 @@ from cmgan_tf.data.demo import generate_shapes_split
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.retrieval import ann
 from cmgan_tf.retrieval.gallery_dir import GalleryDirectory
-from cmgan_tf.runs import collection
+from cmgan_tf.runs import collection, search
 
 
 def write_collection(folder, count, *, seed=5, size=24):
@@ -105,9 +105,7 @@ def test_a_gallery_of_another_run_is_refused_by_name(raw_training, tmp_path):
     with pytest.raises(InvalidInputError, match=f"embedded with the run {model_dir}"):
         collection.embed_collection(other, output, images=photos, verbose=0)
     with pytest.raises(InvalidInputError, match="not with --model_dir="):
-        collection.search_gallery(
-            other, output, collection.read_queries(text="a red circle")
-        )
+        search.search_gallery(other, output, search.read_queries(text="a red circle"))
 
 
 def test_bad_items_fail_with_nothing_written_or_are_skipped(raw_training, tmp_path):
@@ -158,8 +156,8 @@ def test_exact_and_faiss_search_return_the_gallery_ranking(raw_training, tmp_pat
         "recall_at_10": result["ann_recall_at_10"]["image"],
     }
     query = split.texts[3]
-    hits = collection.search_gallery(
-        model_dir, output, collection.read_queries(text=query), top_k=4
+    hits = search.search_gallery(
+        model_dir, output, search.read_queries(text=query), top_k=4
     )[0]
     # A text query ranks the images: the scores are those of a brute force.
     scores = (
@@ -172,17 +170,17 @@ def test_exact_and_faiss_search_return_the_gallery_ranking(raw_training, tmp_pat
         [hit["score"] for hit in hits], np.sort(scores)[::-1][:4], atol=1e-5
     )
     assert all("caption" in hit and "path" in hit for hit in hits)
-    faiss_hits = collection.search_gallery(
+    faiss_hits = search.search_gallery(
         model_dir,
         output,
-        collection.read_queries(text=query),
+        search.read_queries(text=query),
         top_k=4,
         backend="faiss",
     )[0]
     assert [hit["id"] for hit in faiss_hits] == expected
 
-    image_hits = collection.search_gallery(
-        model_dir, output, collection.read_queries(image=str(photos)), top_k=2
+    image_hits = search.search_gallery(
+        model_dir, output, search.read_queries(image=str(photos)), top_k=2
     )
     assert len(image_hits) == 8 and all(len(h) == 2 for h in image_hits)
 
@@ -193,9 +191,9 @@ def test_faiss_backend_without_index_or_without_faiss_is_a_clear_error(
     model_dir = raw_training[0]
     photos, _, _ = write_collection(tmp_path, 2)
     collection.embed_collection(model_dir, tmp_path / "g", images=photos, verbose=0)
-    query = collection.read_queries(text="a red circle")
+    query = search.read_queries(text="a red circle")
     with pytest.raises(InvalidInputError, match="re-run cmgan-embed with --ann"):
-        collection.search_gallery(model_dir, tmp_path / "g", query, backend="faiss")
+        search.search_gallery(model_dir, tmp_path / "g", query, backend="faiss")
     monkeypatch.setitem(sys.modules, "faiss", None)
     with pytest.raises(InvalidInputError, match=r'pip install "cmgan_tf\[ann\]"'):
         ann.import_faiss()

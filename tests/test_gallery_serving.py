@@ -12,7 +12,7 @@ from cmgan_tf.data.collection import decode_image
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.retrieval.gallery_dir import GalleryDirectory
 from cmgan_tf.retrieval.search import rankings_agree
-from cmgan_tf.runs import collection
+from cmgan_tf.runs import collection, search
 from cmgan_tf.runs.export import export_serving_model, export_tflite_model
 from cmgan_tf.serving import tflite_retrieval
 from cmgan_tf.serving.litert import TFLiteRetriever
@@ -52,9 +52,9 @@ def test_retrieval_signatures_return_the_gallery_string_ids(raw_training, served
     answer = model.signatures["retrieve_with_text"](texts=tf.constant(queries))
     ids = answer["ids"].numpy().astype(str)
     hits = [
-        collection.search_gallery(
-            model_dir, gallery, collection.read_queries(text=q), top_k=4
-        )[0]
+        search.search_gallery(model_dir, gallery, search.read_queries(text=q), top_k=4)[
+            0
+        ]
         for q in queries
     ]
     assert rankings_agree(

@@ -50,6 +50,14 @@ class BadItem:
         return f"{self.where}: {self.reason}"
 
 
+def format_bad_items(bad, limit=20):
+    """Lists bad items one per line (indented), the first `limit` of them."""
+    lines = [str(item) for item in bad[:limit]]
+    if len(bad) > limit:
+        lines.append(f"... and {len(bad) - limit} more")
+    return "\n  ".join(lines)
+
+
 @dataclasses.dataclass
 class Collection:
     """Items to embed, one row per item in every field that is not `None`.

@@ -33,6 +33,7 @@ FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 ITEMS_FILE = "items.jsonl"
 EMBEDDINGS_FILES = {"image": "image_embeddings.npy", "text": "text_embeddings.npy"}
+ANN_FILE = "{modality}_ivf.faiss"
 # Rows copied at a time, so that copying a gallery takes bounded memory.
 _CHUNK_ROWS = 65536
 

@@ -1,7 +1,4 @@
-"""Embedding a user's collection into a gallery directory, and searching it.
-
-`embed_collection` is `cmgan-embed`, `search_gallery` is `cmgan-search`.
-"""
+"""Embedding a user's collection into a gallery directory: `cmgan-embed`."""
 
 import os
 import pathlib
@@ -13,40 +10,30 @@ from cmgan_tf import file_io
 from cmgan_tf.checks import check_choice, check_positive_int
 from cmgan_tf.data.collection import (
     BadItem,
-    Collection,
     collection_from_split,
+    format_bad_items,
     read_collection,
 )
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.retrieval import ann
 from cmgan_tf.retrieval.embedding import embed_modality
 from cmgan_tf.retrieval.gallery_dir import (
+    ANN_FILE,
     MANIFEST_FILE,
     GalleryDirectory,
     config_fingerprint,
     write_gallery,
     write_manifest,
 )
-from cmgan_tf.retrieval.search import top_k_search
 from cmgan_tf.runs.data import load_configured_dataset
 from cmgan_tf.runs.model_dir import load_run
 from cmgan_tf.serving.signatures import encoder_dim
 
 BAD_ITEM_POLICIES = ("fail", "skip")
 SPLITS = ("train", "test")
-BACKENDS = ("exact", "faiss")
-ANN_FILE = "{modality}_ivf.faiss"
-# Bad items named in an error message; the rest are counted.
-_REPORTED = 20
+_SCRATCH_FILE = ".scratch_{modality}.npy"
 # Queries drawn from the gallery to measure an index's recall.
 _RECALL_QUERIES = 256
-
-
-def _report(bad):
-    lines = [str(item) for item in bad[:_REPORTED]]
-    if len(bad) > _REPORTED:
-        lines.append(f"... and {len(bad) - _REPORTED} more")
-    return "\n  ".join(lines)
 
 
 def _previous_gallery(output, fingerprint, model_dir, collection):
@@ -142,59 +129,35 @@ def embed_collection(
         collection = read_collection(images, captions)
     previous = _previous_gallery(output, fingerprint, model_dir, collection)
     if previous is not None:
-        existing = set(previous.ids)
-        clashes = [row for row, i in enumerate(collection.ids) if i in existing]
-        collection.bad.extend(
-            BadItem(
-                collection.where[row],
-                f"id {collection.ids[row]!r} is already in the gallery {output}",
-            )
-            for row in clashes
-        )
-        collection = collection.select(
-            sorted(set(range(len(collection.ids))) - set(clashes))
-        )
+        collection = _without_known_ids(collection, previous)
     if collection.bad and on_bad_item == "fail":
         raise InvalidInputError(
             f"{len(collection.bad)} items cannot be embedded (pass "
-            f"--on_bad_item=skip to skip them):\n  {_report(collection.bad)}"
+            f"--on_bad_item=skip to skip them):\n  {format_bad_items(collection.bad)}"
         )
     dim = encoder_dim(encoder)
-    result = {"path": str(output), "skipped": list(collection.bad), "seconds": {}}
     with file_io.staged_directory(output, overwrite=previous is not None) as staging:
         staging = pathlib.Path(staging)
-        scratch, kept = {}, np.ones(len(collection.ids), bool)
-        streamed_bad = {}
-        for modality in collection.modalities:
-            scratch[modality] = np.lib.format.open_memmap(
-                staging / f".scratch_{modality}.npy",
-                mode="w+",
-                dtype=np.float32,
-                shape=(len(collection.ids), dim),
-            )
-            bad, seconds = embed_modality(
-                encoder,
-                collection,
-                modality,
-                scratch[modality],
-                batch_size=batch_size,
-                fail_fast=on_bad_item == "fail",
-                verbose=verbose,
-            )
-            kept[list(bad)] = False
-            # An item bad in both modalities is reported once.
-            streamed_bad.update(bad)
-            result["seconds"][modality] = seconds
-        result["skipped"] += streamed_bad.values()
-        rows = np.flatnonzero(kept)
+        scratch, streamed_bad, seconds = _embed_into_scratch(
+            encoder, collection, staging, dim, batch_size, on_bad_item, verbose
+        )
+        skipped = collection.bad + list(streamed_bad.values())
+        rows = np.setdiff1d(np.arange(len(collection.ids)), list(streamed_bad))
         if previous is None and not len(rows):
             raise InvalidInputError(
-                f"No item could be embedded:\n  {_report(result['skipped'])}"
+                f"No item could be embedded:\n  {format_bad_items(skipped)}"
             )
         items = [
             {"id": collection.ids[row], **collection.metadata(row)} for row in rows
         ]
-        sources = [] if previous is None else previous.manifest["sources"]
+        source = {
+            "images": images and os.path.abspath(images),
+            "captions": captions and os.path.abspath(captions),
+            "split": split,
+            "dataset": dataset,
+            "added": len(items),
+            "skipped": len(skipped),
+        }
         manifest = write_gallery(
             staging,
             run={"model_dir": os.path.abspath(model_dir), "fingerprint": fingerprint},
@@ -203,30 +166,72 @@ def embed_collection(
             new_items=items,
             new_embeddings={m: _Rows(a, rows) for m, a in scratch.items()},
             sources=[
-                *sources,
-                {
-                    "images": images and os.path.abspath(images),
-                    "captions": captions and os.path.abspath(captions),
-                    "split": split,
-                    "added": len(items),
-                    "skipped": len(result["skipped"]),
-                },
+                *([] if previous is None else previous.manifest["sources"]),
+                source,
             ],
         )
         del scratch
         for modality in collection.modalities:
-            os.remove(staging / f".scratch_{modality}.npy")
+            os.remove(staging / _SCRATCH_FILE.format(modality=modality))
+        result = {}
         if build_ann:
             result["ann_recall_at_10"] = _write_indices(staging, manifest)
     result.update(
+        path=str(output),
         added=len(items),
         count=manifest["count"],
-        items_per_s={
-            m: len(collection.ids) / max(s, 1e-9) for m, s in result["seconds"].items()
-        },
+        skipped=skipped,
+        seconds=seconds,
+        items_per_s={m: len(collection.ids) / max(t, 1e-9) for m, t in seconds.items()},
     )
     logging.info("Wrote %s: %d items (%d new).", output, result["count"], len(items))
     return result
+
+
+def _without_known_ids(collection, previous):
+    """Moves items whose id the gallery already has to the bad items."""
+    existing = set(previous.ids)
+    clashes = [row for row, i in enumerate(collection.ids) if i in existing]
+    collection.bad.extend(
+        BadItem(
+            collection.where[row],
+            f"id {collection.ids[row]!r} is already in the gallery {previous.path}",
+        )
+        for row in clashes
+    )
+    return collection.select(sorted(set(range(len(collection.ids))) - set(clashes)))
+
+
+def _embed_into_scratch(
+    encoder, collection, directory, dim, batch_size, on_bad_item, verbose
+):
+    """Embeds every modality of a collection into memory-mapped scratch files.
+
+    Returns:
+        `(scratch, bad, seconds)`: dict from modality to its `(n, dim)`
+        memory map (rows of bad items unset), dict from each row that could
+        not be embedded to its `BadItem` (an item bad in both modalities is
+        reported once), and dict from modality to the seconds it took.
+    """
+    scratch, bad, seconds = {}, {}, {}
+    for modality in collection.modalities:
+        scratch[modality] = np.lib.format.open_memmap(
+            directory / _SCRATCH_FILE.format(modality=modality),
+            mode="w+",
+            dtype=np.float32,
+            shape=(len(collection.ids), dim),
+        )
+        modality_bad, seconds[modality] = embed_modality(
+            encoder,
+            collection,
+            modality,
+            scratch[modality],
+            batch_size=batch_size,
+            fail_fast=on_bad_item == "fail",
+            verbose=verbose,
+        )
+        bad.update(modality_bad)
+    return scratch, bad, seconds
 
 
 class _Rows:
@@ -271,100 +276,3 @@ def _write_indices(directory, manifest):
     }
     write_manifest(directory, manifest)
     return recalls
-
-
-def read_queries(*, text=None, image=None, queries=None):
-    """The queries of `cmgan-search` as a `Collection`.
-
-    Args:
-        text: One caption.
-        image: An image file, or a folder or list file of images.
-        queries: A caption file (text or `.tsv`, as `--captions` takes).
-
-    Returns:
-        A `Collection` of one modality.
-
-    Raises:
-        InvalidInputError: Unless exactly one argument is given, or if any
-            query is bad (named with its file and line).
-    """
-    given = [
-        (n, v)
-        for n, v in (("text", text), ("image", image), ("queries", queries))
-        if v is not None
-    ]
-    if len(given) != 1:
-        raise InvalidInputError(
-            "Give exactly one of --text, --image or --queries. Received: "
-            f"{', '.join('--' + n for n, _ in given) or 'none'}."
-        )
-    if text is not None:
-        if not text.strip():
-            raise InvalidInputError("`--text` is empty. Received: --text=''")
-        return Collection(["text"], ["--text"], captions=[text])
-    collection = (
-        read_collection(images=image)
-        if image is not None
-        else read_collection(captions=queries)
-    )
-    if collection.bad:
-        raise InvalidInputError(f"Bad queries:\n  {_report(collection.bad)}")
-    return collection
-
-
-def search_gallery(
-    model_dir, gallery, queries, *, top_k=10, backend="exact", nprobe=ann.DEFAULT_NPROBE
-):
-    """Ranks a gallery's items for a collection of queries.
-
-    A query of one modality ranks the gallery's embeddings of the other
-    modality when it has them (cross-modal retrieval), else of its own.
-
-    Args:
-        model_dir: The run the gallery was embedded with.
-        gallery: A gallery directory.
-        queries: A `Collection` of one modality (see `read_queries`).
-        top_k: Hits per query.
-        backend: `"exact"` (`top_k_search`) or `"faiss"` (the gallery's
-            approximate index, written by `cmgan-embed --ann`).
-        nprobe: faiss lists scanned per query.
-
-    Returns:
-        List, per query, of lists of hits, best first: dicts with `id`,
-        `score` and the item's `path` and/or `caption`.
-
-    Raises:
-        InvalidInputError: For a gallery of another run, a missing index, a
-            query that cannot be embedded, or a bad argument.
-    """
-    top_k = check_positive_int("top_k", top_k)
-    check_choice("backend", backend, BACKENDS)
-    config, encoder = load_run(model_dir)
-    directory = GalleryDirectory(gallery)
-    directory.check_run(config_fingerprint(config.to_json()), model_dir)
-    (modality,) = queries.modalities
-    targets = [m for m in ("image", "text") if m != modality] + [modality]
-    target = next(m for m in targets if m in directory.modalities)
-    embeddings = np.zeros((len(queries.ids), directory.dim), np.float32)
-    embed_modality(encoder, queries, modality, embeddings, verbose=0)
-    if backend == "faiss":
-        path = directory.path / ANN_FILE.format(modality=target)
-        if not path.exists():
-            raise InvalidInputError(
-                f"The gallery {gallery} has no approximate index of its {target} "
-                "embeddings: re-run cmgan-embed with --ann, or search exactly."
-            )
-        index = ann.load_index(path, nprobe)
-        rows, scores = ann.ann_search(index, embeddings, top_k)
-    else:
-        rows, scores = top_k_search(embeddings, directory.embeddings(target), top_k)
-    items = directory.items
-    # faiss marks the places it could not fill with row -1.
-    return [
-        [
-            {**items[row], "score": float(score)}
-            for row, score in zip(query_rows, query_scores, strict=True)
-            if row >= 0
-        ]
-        for query_rows, query_scores in zip(rows, scores, strict=True)
-    ]
