@@ -28,7 +28,7 @@ import time
 import keras
 from absl import logging
 
-from cmgan_tf.config import ExperimentConfig
+from cmgan_tf.config import ExperimentConfig, flag_differences
 from cmgan_tf.data.pipeline import training_dataset
 from cmgan_tf.data.registry import load_dataset
 from cmgan_tf.data.splits import train_validation_split
@@ -77,19 +77,12 @@ def write_json_atomically(path, data):
 
 def _load_dataset(data, data_dir):
     """Loads the dataset of a `DataConfig` from `data_dir`."""
-    # `load_dataset` takes TFDS options for dataset "tfds" and refuses them
-    # for the others.
-    options = {}
-    if data.dataset == "tfds":
-        options["tfds_options"] = {
-            "tfds_name": data.tfds_name,
-            "image_key": data.tfds_image_key,
-            "caption_key": data.tfds_caption_key,
-            "label_key": data.tfds_label_key,
-            "train_split": data.tfds_train_split,
-            "test_split": data.tfds_test_split,
-        }
-    return load_dataset(data.dataset, data_dir, image_size=data.image_size, **options)
+    return load_dataset(
+        data.dataset,
+        data_dir,
+        image_size=data.image_size,
+        tfds_options=data.tfds_options(),
+    )
 
 
 def worker_model_dir(model_dir, strategy):
@@ -332,12 +325,11 @@ def _check_same_run(config, model_dir):
     # How verbose the progress output is does not change the run.
     ignored = {"runtime": {"verbose": config.runtime.verbose}}
     if recorded.replace(**ignored) != config:
-        old, new = recorded.to_dict(), config.replace(**ignored).to_dict()
         differences = [
-            f"--{field}={new[section][field]!r} (was {old[section][field]!r})"
-            for section in new
-            for field in new[section]
-            if new[section][field] != old[section][field]
+            f"--{name}={value!r} (was {old!r})"
+            for name, value, old in flag_differences(
+                config.replace(**ignored), recorded
+            )
         ]
         raise InvalidInputError(
             f"{model_dir} holds an interrupted run with another configuration "

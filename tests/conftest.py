@@ -18,9 +18,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from cmgan_tf import experiment  # noqa: E402
-from cmgan_tf.config import preset  # noqa: E402
 from cmgan_tf.data.dataset import CrossModalDataset, PairedSplit  # noqa: E402
 from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split  # noqa: E402
+from cmgan_tf.presets import preset  # noqa: E402
 
 
 def make_paired_split(num_pairs, num_classes=4, image_dim=12, text_dim=6, seed=0):

@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 from cmgan_tf import experiment
-from cmgan_tf.config import preset
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.presets import preset
 from cmgan_tf.training.builder import build_cmgan, build_optimizers, make_strategy
 
 SMOKE = preset("smoke")
@@ -203,7 +203,7 @@ _XLA_SCRIPT = textwrap.dedent(
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from cmgan_tf import experiment
-    from cmgan_tf.config import preset
+    from cmgan_tf.presets import preset
     config = preset("smoke").replace(
         data={"dataset": "npz", "data_dir": sys.argv[1]},
         training={"epochs": 1, "batch_size": 32},

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from cmgan_tf import experiment
-from cmgan_tf.config import preset
 from cmgan_tf.data.dataset import CrossModalDataset
 from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
+from cmgan_tf.presets import preset
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 import tensorflow as tf
 
 from cmgan_tf import experiment
-from cmgan_tf.config import preset
 from cmgan_tf.errors import InvalidInputError, TrainingDivergedError
+from cmgan_tf.presets import preset
 from cmgan_tf.training import checkpointing
 from cmgan_tf.training.builder import make_strategy
 from cmgan_tf.training.cmgan import _clip_across_replicas
