@@ -139,7 +139,7 @@ def resolve_config(flag_values=flags.FLAGS):
     """
     files = []
     name = flag_values["preset"].value if flag_values["preset"].present else None
-    named_by = "--preset" if name else None
+    named_by = f"--preset={name}" if name else None
     for path in flag_values["config_file"].value or ():
         where = f"--config_file={path}"
         try:
@@ -150,9 +150,9 @@ def resolve_config(flag_values=flags.FLAGS):
             if name is not None and file_preset != name:
                 raise InvalidInputError(
                     f"{where} names preset {file_preset!r}, which conflicts with "
-                    f"{named_by}={name}. Name one preset, or none in the file."
+                    f"{named_by}. Name one preset, or none in the file."
                 )
-            name, named_by = file_preset, where
+            name, named_by = file_preset, f"preset {file_preset!r} of {where}"
         files.append((where, sections))
     name = name or flag_values["preset"].value
     config = preset(name)
