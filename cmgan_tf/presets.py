@@ -17,6 +17,7 @@ from cmgan_tf.config import (
     ModelConfig,
     RuntimeConfig,
     TrainingConfig,
+    flag_differences,
 )
 
 PRESETS = {
@@ -86,3 +87,34 @@ def preset(name):
         f"Unknown preset {name!r}. Known presets: {', '.join(PRESETS)}.",
     )
     return PRESETS[name]
+
+
+def describe(config, name="reference"):
+    """Returns one line: the preset `config` was made from and what differs.
+
+    Args:
+        config: An `ExperimentConfig`.
+        name: The preset it was made from. Defaults to `"reference"`.
+
+    Example:
+    >>> describe(preset("smoke").replace(training={"epochs": 1}), "smoke")
+    'Preset smoke, with --epochs=1'
+    >>> describe(preset("smoke"), "smoke")
+    'Preset smoke, unchanged'
+    """
+    changes = [
+        _flag_text(flag, value)
+        for flag, value, _ in flag_differences(config, preset(name))
+    ]
+    return f"Preset {name}, " + (
+        f"with {' '.join(changes)}" if changes else "unchanged"
+    )
+
+
+def _flag_text(flag, value):
+    """Returns `--flag=value` as it is typed on a command line."""
+    if isinstance(value, bool):
+        return f"--{flag}" if value else f"--no{flag}"
+    if isinstance(value, tuple):
+        return f"--{flag}={','.join(map(str, value))}"
+    return f"--{flag}={value}"

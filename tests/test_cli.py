@@ -21,8 +21,8 @@ import pipelines._quiet  # noqa: F401  Its flag is defined once, for good.
 from cmgan_tf.config import ExperimentConfig
 from cmgan_tf.presets import preset
 
-# TensorFlow's C++ log lines (absl format), and what it prints at start-up.
-TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} ", re.MULTILINE)
+# A log line of TensorFlow's C++ code (absl's format, a .cc source file).
+TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} .*\.cc:\d+\] ", re.MULTILINE)
 
 
 def _script(name, *args, timeout=300, env=None):
