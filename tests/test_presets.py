@@ -6,7 +6,7 @@ import pytest
 
 from cmgan_tf.config import ExperimentConfig, flag_differences
 from cmgan_tf.errors import InvalidInputError
-from cmgan_tf.presets import PRESETS, preset
+from cmgan_tf.presets import PRESETS, describe, preset
 
 
 def test_reference_is_the_authors_configuration():
@@ -85,3 +85,16 @@ def test_every_preset_is_valid(name):
 def test_unknown_preset_names_the_known_ones():
     with pytest.raises(InvalidInputError, match="Known presets: reference"):
         preset("huge")
+
+
+def test_describe_names_the_preset_and_each_flag_that_differs():
+    config = preset("smoke").replace(
+        model={"common_units": (8, 4), "image_filters": (2,)},
+        runtime={"jit_compile": False, "model_dir": "/tmp/r"},
+    )
+    assert describe(config, "smoke") == (
+        "Preset smoke, with --common_units=8,4 --image_filters=2 "
+        "--model_dir=/tmp/r --nojit_compile"
+    )
+    assert describe(preset("shapes"), "shapes") == "Preset shapes, unchanged"
+    assert describe(ExperimentConfig()) == "Preset reference, unchanged"
