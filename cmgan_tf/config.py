@@ -23,7 +23,6 @@ backbone_weights=None, backbone_trainable=False)
 
 import dataclasses
 import json
-import numbers
 import typing
 
 from cmgan_tf import checks
@@ -47,36 +46,6 @@ def _field(default, help, *, flag=None):
 def flag_name(field):
     """Returns the flag (and flat-layout key) of a config dataclass field."""
     return field.metadata.get("flag", field.name)
-
-
-def _check_bools(config, *names):
-    for name in names:
-        value = getattr(config, name)
-        checks.require(
-            isinstance(value, bool),
-            f"`{name}` must be true or false. Received: {name}={value!r}",
-        )
-
-
-def _check_non_negative(config, *names):
-    for name in names:
-        value = getattr(config, name)
-        checks.require(
-            isinstance(value, numbers.Real)
-            and not isinstance(value, bool)
-            and value >= 0,
-            f"`{name}` must be a non-negative number. Received: {name}={value!r}",
-        )
-
-
-def _check_float_in(name, value, low, high, *, closed_high=False):
-    """Raises unless `low < value < high` (or `<= high`), `value` a float."""
-    inside = value <= high if closed_high else value < high
-    checks.require(
-        isinstance(value, float) and low < value and inside,
-        f"`{name}` must be a float in ({low}, {high}{']' if closed_high else ')'}. "
-        f"Received: {name}={value!r}",
-    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +134,7 @@ class DataConfig:
             isinstance(self.dataset, str) and self.dataset,
             f"`dataset` must be a non-empty name. Received: dataset={self.dataset!r}",
         )
-        _check_float_in("validation_fraction", self.validation_fraction, 0.0, 1.0)
+        checks.check_float_in("validation_fraction", self.validation_fraction, 0.0, 1.0)
         checks.check_choice("image_transform", self.image_transform, FEATURE_TRANSFORMS)
         checks.check_choice("text_transform", self.text_transform, FEATURE_TRANSFORMS)
         checks.check_positive_int("image_size", self.image_size)
@@ -245,7 +214,7 @@ class ImageTrunkConfig:
             f"Received: image_backbone={self.backbone!r}, "
             f"backbone_weights={self.backbone_weights!r}",
         )
-        _check_bools(self, "backbone_trainable")
+        checks.check_bool("backbone_trainable", self.backbone_trainable)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -376,14 +345,10 @@ class ModelConfig:
             f"Received: shared_decoder_layers={self.shared_decoder_layers!r}",
         )
         for name in ("image_dropout", "text_dropout", "common_dropout"):
-            value = getattr(self, name)
-            checks.require(
-                isinstance(value, float),
-                f"`{name}` must be a float in [0, 1). Received: {name}={value!r}",
-            )
-            checks.check_rate(name, value)
-        _check_bools(self, "share_common_layers", "linear_common_output")
-        _check_non_negative(self, "leaky_relu_slope")
+            checks.check_rate(name, getattr(self, name))
+        checks.check_bool("share_common_layers", self.share_common_layers)
+        checks.check_bool("linear_common_output", self.linear_common_output)
+        checks.check_non_negative("leaky_relu_slope", self.leaky_relu_slope)
         checks.check_choice("classifier", self.classifier, CLASSIFIERS)
         checks.check_choice(
             "inter_discriminator", self.inter_discriminator, INTER_DISCRIMINATORS
@@ -435,7 +400,8 @@ class LossConfig:
 
     def __post_init__(self):
         names = [f.name for f in dataclasses.fields(self)]
-        _check_non_negative(self, *names)
+        for name in names:
+            checks.check_non_negative(name, getattr(self, name))
         checks.require(
             any(getattr(self, name) > 0 for name in names),
             "At least one loss weight must be positive; all are zero.",
@@ -482,7 +448,8 @@ class TrainingConfig:
     def __post_init__(self):
         for name in ("epochs", "batch_size", "generator_steps", "lr_decay_epochs"):
             checks.check_positive_int(name, getattr(self, name))
-        _check_non_negative(self, "weight_decay", "clip_norm")
+        checks.check_non_negative("weight_decay", self.weight_decay)
+        checks.check_non_negative("clip_norm", self.clip_norm)
         checks.require(
             isinstance(self.seed, int)
             and not isinstance(self.seed, bool)
@@ -494,14 +461,11 @@ class TrainingConfig:
             "`learning_rate` must be a positive float. "
             f"Received: learning_rate={self.learning_rate!r}",
         )
-        checks.require(
-            isinstance(self.ema_momentum, float),
-            "`ema_momentum` must be a float in [0, 1). "
-            f"Received: ema_momentum={self.ema_momentum!r}",
-        )
         checks.check_rate("ema_momentum", self.ema_momentum)
         for name in ("beta_1", "lr_decay_rate"):
-            _check_float_in(name, getattr(self, name), 0.0, 1.0, closed_high=True)
+            checks.check_float_in(
+                name, getattr(self, name), 0.0, 1.0, include_high=True
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -537,7 +501,7 @@ class RuntimeConfig:
 
     def __post_init__(self):
         checks.check_choice("strategy", self.strategy, STRATEGIES)
-        _check_bools(self, "jit_compile")
+        checks.check_bool("jit_compile", self.jit_compile)
         checks.check_positive_int("keep_checkpoints", self.keep_checkpoints)
         checks.require(
             self.verbose in (0, 1, 2) and not isinstance(self.verbose, bool),
