@@ -15,6 +15,7 @@ through. Every entry point imports it first:
     # isort: split
 """
 
+import importlib.util
 import logging
 import os
 import re
@@ -85,9 +86,33 @@ def tf_log_level(argv, environ):
     return QUIET_LEVEL
 
 
+class _TensorFlowRecords(logging.Filter):
+    """Drops records that TensorFlow's (and TFDS's) modules log below `threshold`.
+
+    Parts of TensorFlow log through absl's logger (e.g. "Sharding callback
+    duration" at every checkpoint), which is also the commands' own logger,
+    so the records are told apart by the file that logged them.
+    """
+
+    threshold = logging.ERROR
+
+    def filter(self, record):
+        return record.levelno >= self.threshold or not record.pathname.startswith(
+            _TENSORFLOW_DIRS
+        )
+
+
+_TENSORFLOW_FILTER = _TensorFlowRecords()
+
+
 def quiet_python_logging(level):
-    """Sets TensorFlow's Python logger to C++ log level `level`'s threshold."""
-    logging.getLogger("tensorflow").setLevel(_PYTHON_LEVELS.get(level, logging.ERROR))
+    """Applies C++ log level `level`'s threshold to TensorFlow's Python logging."""
+    threshold = _PYTHON_LEVELS.get(level, logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(threshold)
+    _TENSORFLOW_FILTER.threshold = threshold
+    absl_logger = logging.getLogger("absl")
+    if _TENSORFLOW_FILTER not in absl_logger.filters:
+        absl_logger.addFilter(_TENSORFLOW_FILTER)
 
 
 def _kept(line, level):
@@ -120,4 +145,9 @@ _LEVEL = tf_log_level(sys.argv, os.environ)
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = str(_LEVEL)
 if "tensorflow" not in sys.modules:
     _load_tensorflow(_LEVEL)
+# TensorFlow's own modules, and TFDS's, which logs every dataset it opens.
+_TENSORFLOW_DIRS = tuple(
+    importlib.util.find_spec(package).submodule_search_locations[0] + os.sep
+    for package in ("tensorflow", "tensorflow_datasets")
+)
 quiet_python_logging(_LEVEL)

@@ -271,7 +271,8 @@ def test_train_help_lists_its_flags_by_group_with_the_presets_values():
     result = _script("cmgan-train", "--preset=shapes", "--image_dropout=0.3", "--help")
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    titles = [line for line in out.splitlines() if re.fullmatch(r"[\w-]+:", line)]
+    flag_list = out.split("\nFlags", 1)[1]
+    titles = [line for line in flag_list.splitlines() if re.fullmatch(r"[\w-]+:", line)]
     assert titles == [
         "data:",
         "model:",
