@@ -635,3 +635,17 @@ def test_two_files_naming_different_presets_conflict(flag_values, tmp_path):
         match="b.yaml names preset 'shapes', which conflicts with preset 'smoke' of",
     ):
         resolve_config(flag_values)
+
+
+def test_an_interrupted_run_with_an_old_flat_config_json_may_resume(tmp_path):
+    from cmgan_tf.experiment import _check_same_run
+
+    (tmp_path / "config.json").write_text(json.dumps(OLD_FLAT_CONFIG))
+    config = OLD_RUN_NOW.replace(runtime={"model_dir": "/tmp/old_run"})
+    # The same configuration, now nested: resuming is allowed.
+    _check_same_run(config, str(tmp_path))
+    changed = config.replace(model={"image_trunk": {"filters": (4,)}})
+    with pytest.raises(
+        InvalidInputError, match=r"--image_filters=\(4,\) \(was \(8, 16\)\)"
+    ):
+        _check_same_run(changed, str(tmp_path))
