@@ -19,8 +19,8 @@ import sys
 
 from absl import app, flags
 
-from cmgan_tf import experiment
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.runs import export as run_export
 from cmgan_tf.serving import tflite
 from pipelines import flags as config_flags
 
@@ -53,7 +53,7 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace the version if it ex
 _GALLERY = flags.DEFINE_enum(
     "gallery",
     "test",
-    list(experiment.GALLERY_SPLITS),
+    list(run_export.GALLERY_SPLITS),
     "Split of the run's dataset that the retrieve_with_* signatures rank "
     "(ids are indices in the split); 'none' for no retrieval signatures.",
 )
@@ -89,7 +89,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
         if _FORMAT.value == "tflite":
-            result = experiment.export_tflite_model(
+            result = run_export.export_tflite_model(
                 _MODEL_DIR.value,
                 _EXPORT_DIR.value,
                 variants=tuple(_TFLITE_VARIANTS.value),
@@ -98,7 +98,7 @@ def main(argv):
                 check_parity=_CHECK_PARITY.value,
             )
         else:
-            result = experiment.export_serving_model(
+            result = run_export.export_serving_model(
                 _MODEL_DIR.value,
                 _EXPORT_DIR.value,
                 model_name=_MODEL_NAME.value,

@@ -162,6 +162,8 @@ def _latency_section():
 
 
 def _tflite_latencies(encoder, dataset, directory, batch_size, repeats):
+    import numpy as np
+
     from cmgan_tf.benchmarks import latency
     from cmgan_tf.serving import tflite
 
@@ -179,8 +181,8 @@ def _tflite_latencies(encoder, dataset, directory, batch_size, repeats):
         single = latency.sample_inputs(dataset.test, modality, 1)
         batch = latency.sample_inputs(dataset.test, modality, batch_size)
         if info["input"]["dtype"] == "int32":
-            single = tflite.tokenized_texts(encoder, single)
-            batch = tflite.tokenized_texts(encoder, batch)
+            single = np.asarray(encoder.tokenize(single))
+            batch = np.asarray(encoder.tokenize(batch))
         path = os.path.join(directory, name)
         one = latency.tflite_latency(path, single, repeats=repeats)
         many = latency.tflite_latency(path, batch, repeats=repeats // 10 + 1)

@@ -16,9 +16,9 @@ import sys
 
 from absl import app, flags
 
-from cmgan_tf import experiment
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.retrieval.evaluation import format_map_table
+from cmgan_tf.runs.evaluation import evaluate
 from pipelines import flags as config_flags
 
 _MODEL_DIR = flags.DEFINE_string(
@@ -40,7 +40,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
-        scores, chance = experiment.evaluate(
+        scores, chance = evaluate(
             _MODEL_DIR.value,
             data_dir=_DATA_DIR.value,
             exclude_query_from_gallery=_EXCLUDE_QUERY.value,

@@ -16,8 +16,8 @@ import sys
 
 from absl import app, flags
 
-from cmgan_tf import experiment
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.runs.trainer import train
 from pipelines import flags as config_flags
 
 config_flags.define_config_flags()
@@ -44,7 +44,7 @@ def main(argv):
             return
         if not config.runtime.model_dir:
             raise InvalidInputError("--model_dir is required.")
-        experiment.train(config, overwrite=_OVERWRITE.value)
+        train(config, overwrite=_OVERWRITE.value, preset_name=preset)
     except InvalidInputError as error:
         sys.exit(f"cmgan-train: error: {error}")
 

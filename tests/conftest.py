@@ -17,10 +17,11 @@ tf.config.set_logical_device_configuration(
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from cmgan_tf import experiment  # noqa: E402
 from cmgan_tf.data.dataset import CrossModalDataset, PairedSplit  # noqa: E402
 from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split  # noqa: E402
 from cmgan_tf.presets import preset  # noqa: E402
+from cmgan_tf.runs.model_dir import load_run  # noqa: E402
+from cmgan_tf.runs.trainer import train  # noqa: E402
 
 
 def make_paired_split(num_pairs, num_classes=4, image_dim=12, text_dim=6, seed=0):
@@ -66,10 +67,8 @@ def npz_dataset(tmp_path):
 
 
 def _train(config, dataset):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(experiment, "load_dataset", lambda *args, **kwargs: dataset)
-        experiment.train(config)
-    return experiment.load_run(config.runtime.model_dir)[1]
+    train(config, dataset=dataset)
+    return load_run(config.runtime.model_dir)[1]
 
 
 @pytest.fixture(scope="session")
@@ -81,8 +80,8 @@ def feature_run(tmp_path_factory):
         training={"epochs": 2},
         runtime={"model_dir": str(model_dir)},
     )
-    experiment.train(config)
-    return model_dir, experiment.load_run(model_dir)[1]
+    train(config)
+    return model_dir, load_run(model_dir)[1]
 
 
 @pytest.fixture(scope="session")

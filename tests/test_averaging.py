@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from cmgan_tf.presets import preset
 from cmgan_tf.training.averaging import GeneratorWeightAveraging
-from cmgan_tf.training.builder import build_cmgan, build_optimizers, make_strategy
+from cmgan_tf.training.builder import build_cmgan, build_optimizers
+from cmgan_tf.training.distribution import make_strategy
 
 MOMENTUM = 0.6
 STEPS_PER_EPOCH = 3

@@ -4,12 +4,13 @@ import keras
 import numpy as np
 import pytest
 
-from cmgan_tf import experiment
 from cmgan_tf.config import ExperimentConfig
 from cmgan_tf.data.word_vectors import load_word_vectors
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.backbones import ApplicationImageTrunk
 from cmgan_tf.presets import preset
+from cmgan_tf.runs.model_dir import load_run
+from cmgan_tf.runs.trainer import train
 from cmgan_tf.training.builder import build_cmgan, build_text_vectorizer
 
 
@@ -81,7 +82,7 @@ def test_too_small_images_for_a_backbone():
 
 
 def test_training_on_a_backbone_exports_an_encoder_of_pixels(
-    mobilenet_weights, tmp_path, monkeypatch
+    mobilenet_weights, tmp_path
 ):
     from cmgan_tf.data.dataset import CrossModalDataset
     from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
@@ -93,7 +94,6 @@ def test_training_on_a_backbone_exports_an_encoder_of_pixels(
         multi_label=False,
         class_names=CLASS_NAMES,
     )
-    monkeypatch.setattr(experiment, "load_dataset", lambda *a, **k: dataset)
     config = preset("smoke").replace(
         data={"dataset": "shapes"},
         model={
@@ -108,8 +108,8 @@ def test_training_on_a_backbone_exports_an_encoder_of_pixels(
         training={"epochs": 1, "batch_size": 32},
         runtime={"model_dir": str(tmp_path / "run")},
     )
-    experiment.train(config)
-    _, encoder = experiment.load_run(tmp_path / "run")
+    train(config, dataset=dataset)
+    _, encoder = load_run(tmp_path / "run")
     trunk = encoder.generator.image_trunk
     assert isinstance(trunk, ApplicationImageTrunk)
     # The frozen backbone kept the file's weights through training.

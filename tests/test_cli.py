@@ -112,8 +112,23 @@ def test_train_keeps_tensorflow_quiet_and_its_own_progress(trained_run):
     assert not TF_LOG_LINE.search(log), log[:2000]
     assert "absl::InitializeLog" not in log
     assert "oneDNN" not in log
-    # Our progress output (absl logging.info) stays.
-    assert "Dataset wikipedia_classic" in log
+    # Our progress output (absl logging.info) stays, and starts with one line
+    # per essential fact of the run.
+    facts = [
+        "Dataset wikipedia_classic: 1738 training, 435 validation, 693 test pairs",
+        # The first GPU, or the CPU; --strategy=auto mirrors over all GPUs.
+        "Devices: /job:localhost/replica:0/task:0/device:",
+        "Strategy ",
+        f"Preset smoke, with --epochs=1 --model_dir={trained_run}.",
+        f"Outputs in {trained_run} (",
+    ]
+    lines = [line.split("] ", 1)[-1] for line in log.splitlines()]
+    starts = [
+        next(i for i, line in enumerate(lines) if line.startswith(fact))
+        for fact in facts
+    ]
+    assert starts == sorted(starts)
+    assert lines[starts[2]].endswith("replica(s); XLA on.")
 
 
 def test_evaluate_prints_and_writes_the_map_table(trained_run):

@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cmgan_tf import experiment
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.presets import preset
-from cmgan_tf.training.builder import build_cmgan, build_optimizers, make_strategy
+from cmgan_tf.runs.evaluation import evaluate
+from cmgan_tf.runs.model_dir import load_run
+from cmgan_tf.runs.trainer import train
+from cmgan_tf.training.builder import build_cmgan, build_optimizers
+from cmgan_tf.training.distribution import make_strategy
 
 SMOKE = preset("smoke")
 
@@ -165,7 +168,7 @@ def _train_config(npz_dataset, tmp_path, **runtime):
 def test_mirrored_strategy_trains_two_replicas(npz_dataset, tmp_path):
     assert make_strategy("mirrored").num_replicas_in_sync == 2
     config = _train_config(npz_dataset, tmp_path, strategy="mirrored")
-    metrics = experiment.train(config)
+    metrics = train(config)
 
     assert metrics["replicas"] == 2
     history = metrics["history"]
@@ -173,7 +176,7 @@ def test_mirrored_strategy_trains_two_replicas(npz_dataset, tmp_path):
     assert history["g_semantic_loss"][-1] < history["g_semantic_loss"][0]
     # Four balanced classes: chance MAP is about 0.25.
     assert metrics["validation"]["map_mean"] > 0.7, history["val_map_mean"]
-    test_scores, chance = experiment.evaluate(config.runtime.model_dir)
+    test_scores, chance = evaluate(config.runtime.model_dir)
     assert test_scores["map_mean"] > 0.7
     assert 0.2 < chance["map_mean"] < 0.35
 
@@ -202,14 +205,14 @@ _XLA_SCRIPT = textwrap.dedent(
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from cmgan_tf import experiment
+    from cmgan_tf.runs.trainer import train
     from cmgan_tf.presets import preset
     config = preset("smoke").replace(
         data={"dataset": "npz", "data_dir": sys.argv[1]},
         training={"epochs": 1, "batch_size": 32},
         runtime={"model_dir": sys.argv[2], "strategy": "mirrored",
                  "jit_compile": sys.argv[3] == "on"})
-    print("replicas", experiment.train(config)["replicas"])
+    print("replicas", train(config)["replicas"])
     """
 )
 
@@ -242,10 +245,10 @@ def test_wikipedia_preset_trains_and_exports_its_averaged_encoder(
         training={"epochs": 8, "batch_size": 32, "ema_momentum": 0.9},
         runtime={"model_dir": str(tmp_path / "run"), "verbose": 0},
     )
-    metrics = experiment.train(config)
+    metrics = train(config)
     # Four balanced classes: chance MAP is about 0.25.
     assert metrics["validation"]["map_mean"] > 0.7, metrics["history"]
-    _, encoder = experiment.load_run(config.runtime.model_dir)
+    _, encoder = load_run(config.runtime.model_dir)
     assert encoder.representation == "class_probabilities"
     assert encoder.temperature == 0.25
     # The exported encoder is the averaged generator of the best epoch: it

@@ -20,6 +20,7 @@ from cmgan_tf.config import (
 )
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.presets import PRESETS, preset
+from cmgan_tf.runs.model_dir import check_same_run
 from pipelines.flags import config_from_flags, define_config_flags, resolve_config
 
 
@@ -638,14 +639,12 @@ def test_two_files_naming_different_presets_conflict(flag_values, tmp_path):
 
 
 def test_an_interrupted_run_with_an_old_flat_config_json_may_resume(tmp_path):
-    from cmgan_tf.experiment import _check_same_run
-
     (tmp_path / "config.json").write_text(json.dumps(OLD_FLAT_CONFIG))
     config = OLD_RUN_NOW.replace(runtime={"model_dir": "/tmp/old_run"})
     # The same configuration, now nested: resuming is allowed.
-    _check_same_run(config, str(tmp_path))
+    check_same_run(config, str(tmp_path))
     changed = config.replace(model={"image_trunk": {"filters": (4,)}})
     with pytest.raises(
         InvalidInputError, match=r"--image_filters=\(4,\) \(was \(8, 16\)\)"
     ):
-        _check_same_run(changed, str(tmp_path))
+        check_same_run(changed, str(tmp_path))

@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from cmgan_tf import experiment
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.presets import preset
 from cmgan_tf.retrieval.evaluation import random_ranking_scores
-from cmgan_tf.training.builder import make_strategy
+from cmgan_tf.runs.trainer import prepare_data
+from cmgan_tf.training.distribution import make_strategy
 
 NUM_WORKERS = 2
 TIMEOUT_S = 300
@@ -152,7 +152,7 @@ def test_only_the_chief_writes_and_training_progressed(multi_worker_run):
     assert all(math.isfinite(v) for values in history.values() for v in values)
     assert history["g_semantic_loss"][-1] < history["g_semantic_loss"][0]
     config = preset("smoke").replace(data={"dataset": "wikipedia_classic"})
-    _, _, validation_split = experiment.prepare_data(config)
+    _, _, validation_split = prepare_data(config)
     chance = random_ranking_scores(validation_split.labels)
     assert metrics["validation"]["map_mean"] > chance["map_mean"] + 0.02
 

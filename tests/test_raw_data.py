@@ -97,3 +97,13 @@ def test_shapes_dataset_is_registered_and_has_no_files():
 
     with pytest.raises(InvalidInputError, match="generated, not read"):
         load_dataset("shapes", "/some/dir")
+
+
+def test_a_raw_dataset_has_shapes_not_feature_dims():
+    from cmgan_tf.data import CrossModalDataset
+
+    data = CrossModalDataset("pairs", _split(), _split(), multi_label=False)
+    assert data.image_shape == (8, 8, 3) and data.text_shape == ()
+    for modality in ("image", "text"):
+        with pytest.raises(InvalidInputError, match=f"use `{modality}_shape`"):
+            getattr(data, f"{modality}_dim")

@@ -3,23 +3,22 @@
 import numpy as np
 import pytest
 
-from cmgan_tf import experiment
 from cmgan_tf.data.dataset import CrossModalDataset
 from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
 from cmgan_tf.presets import preset
+from cmgan_tf.runs.evaluation import evaluate
+from cmgan_tf.runs.model_dir import load_run
+from cmgan_tf.runs.trainer import train
 
 
 @pytest.fixture
-def small_shapes(monkeypatch):
+def small_shapes():
     dataset = CrossModalDataset(
         "shapes",
         generate_shapes_split(512, image_size=16, seed=1),
         generate_shapes_split(96, image_size=16, seed=2),
         multi_label=False,
         class_names=CLASS_NAMES,
-    )
-    monkeypatch.setattr(
-        experiment, "load_dataset", lambda name, data_dir, image_size: dataset
     )
     return dataset
 
@@ -42,16 +41,16 @@ def test_raw_pairs_train_and_export_an_encoder_of_strings_and_pixels(
         training={"epochs": 10, "batch_size": 32, "learning_rate": 3e-3},
         runtime={"model_dir": str(tmp_path / "run"), "strategy": strategy},
     )
-    metrics = experiment.train(config)
+    metrics = train(config, dataset=small_shapes)
     # Sixteen classes: chance MAP is about 0.1.
     assert metrics["validation"]["map_mean"] > 0.4, metrics["history"]
 
-    _, encoder = experiment.load_run(config.runtime.model_dir)
+    _, encoder = load_run(config.runtime.model_dir)
     test = small_shapes.test
     outputs = encoder({"image": test.images[:5], "text": np.asarray(test.texts[:5])})
     assert outputs["image"].shape == outputs["text"].shape
     for value in outputs.values():
         np.testing.assert_allclose(np.linalg.norm(value, axis=1), 1.0, rtol=1e-5)
     # The reloaded tokeniser kept its vocabulary: captions still retrieve.
-    scores, chance = experiment.evaluate(config.runtime.model_dir)
+    scores, chance = evaluate(config.runtime.model_dir, dataset=small_shapes)
     assert scores["map_text_to_image"] > 0.4 > 3 * chance["map_text_to_image"]

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cmgan_tf import experiment
+from cmgan_tf.data.registry import load_dataset
 from cmgan_tf.errors import InvalidInputError, TrainingDivergedError
 from cmgan_tf.presets import preset
+from cmgan_tf.runs.model_dir import ENCODER_FILE
+from cmgan_tf.runs.trainer import train
 from cmgan_tf.training import checkpointing
-from cmgan_tf.training.builder import make_strategy
 from cmgan_tf.training.cmgan import _clip_across_replicas
+from cmgan_tf.training.distribution import make_strategy
 
 # Averaging, dropout and five generator steps: every kind of state that a
 # resumed run must restore to continue exactly.
@@ -92,14 +94,14 @@ def test_resuming_under_another_configuration_is_refused(tmp_path):
         training={"epochs": 1},
         runtime={"model_dir": str(tmp_path), "verbose": 0},
     )
-    experiment.train(config)
-    os.remove(tmp_path / experiment.ENCODER_FILE)  # As if killed at the end.
+    train(config)
+    os.remove(tmp_path / ENCODER_FILE)  # As if killed at the end.
     changed = config.replace(training={"learning_rate": 0.5})
     with pytest.raises(InvalidInputError, match=r"--learning_rate=0.5 \(was 0.001\)"):
-        experiment.train(changed)
+        train(changed)
     # Progress output does not change a run; overwrite starts again.
-    experiment.train(config.replace(runtime={"verbose": 2}))
-    metrics = experiment.train(changed, overwrite=True)
+    train(config.replace(runtime={"verbose": 2}))
+    metrics = train(changed, overwrite=True)
     assert metrics["resumed_after_epoch"] == 0
 
 
@@ -110,8 +112,8 @@ def test_a_nan_loss_stops_training_naming_the_term_and_step(tmp_path):
         runtime={"model_dir": str(tmp_path), "verbose": 0},
     )
     with pytest.raises(TrainingDivergedError, match=r"epoch \d+, step \d+: .*loss"):
-        experiment.train(config)
-    assert not (tmp_path / experiment.ENCODER_FILE).exists()
+        train(config)
+    assert not (tmp_path / ENCODER_FILE).exists()
 
 
 def test_same_seed_same_metrics(tmp_path):
@@ -121,7 +123,7 @@ def test_same_seed_same_metrics(tmp_path):
             training={"epochs": 1, "clip_norm": 1.0},
             runtime={"model_dir": str(tmp_path / name), "verbose": 0},
         )
-        return experiment.train(config)
+        return train(config)
 
     first, second = run("a"), run("b")
     assert first["history"] == second["history"]
@@ -131,7 +133,7 @@ def test_same_seed_same_metrics(tmp_path):
 def test_a_checkpoint_write_cut_short_leaves_the_previous_one(tmp_path, monkeypatch):
     from cmgan_tf.training.builder import build_cmgan, build_optimizers
 
-    train = experiment.load_dataset("wikipedia_classic").train
+    train = load_dataset("wikipedia_classic").train
     config = preset("smoke")
 
     def compiled():

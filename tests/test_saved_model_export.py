@@ -13,11 +13,13 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from cmgan_tf import experiment
 from cmgan_tf.config import ExperimentConfig
+from cmgan_tf.data.registry import load_dataset
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.retrieval.search import rankings_agree, top_k_search
-from cmgan_tf.serving import client, saved_model
+from cmgan_tf.runs.export import export_serving_model
+from cmgan_tf.serving import client, repository, signatures
+from cmgan_tf.serving import gallery as galleries_lib
 
 _LOAD_AND_RUN = """
 import sys, numpy as np, tensorflow as tf
@@ -33,9 +35,15 @@ np.savez(sys.argv[3], **outputs)
 """
 
 
+def _write_version(*args, **kwargs):
+    """`write_serving_version`, its result as a local `pathlib.Path`."""
+    return pathlib.Path(repository.write_serving_version(*args, **kwargs))
+
+
 def _galleries(encoder, split):
     return {
-        m: saved_model.gallery_from_split(encoder, split, m) for m in ("image", "text")
+        m: galleries_lib.gallery_from_split(encoder, split, m)
+        for m in ("image", "text")
     }
 
 
@@ -78,11 +86,9 @@ def _check_against_keras(outputs, encoder, galleries, images, texts):
 
 def test_feature_model_signatures_match_keras_in_a_fresh_process(feature_run, tmp_path):
     _, encoder = feature_run
-    test = experiment.load_dataset("wikipedia_classic").test
+    test = load_dataset("wikipedia_classic").test
     galleries = _galleries(encoder, test)
-    path = saved_model.write_serving_version(
-        encoder, tmp_path / "serving", galleries=galleries, top_k=5
-    )
+    path = _write_version(encoder, tmp_path / "serving", galleries=galleries, top_k=5)
     outputs = _run_in_fresh_process(path, test.images[:40], test.texts[:40], tmp_path)
     assert outputs["retrieve_with_image/ids"].shape == (40, 5)
     assert outputs["retrieve_with_image/ids"].dtype == np.int64
@@ -92,9 +98,7 @@ def test_feature_model_signatures_match_keras_in_a_fresh_process(feature_run, tm
 def test_raw_model_signatures_take_strings_and_uint8_images(raw_run, tmp_path):
     encoder, test = raw_run
     galleries = _galleries(encoder, test)
-    path = saved_model.write_serving_version(
-        encoder, tmp_path / "serving", galleries=galleries, top_k=5
-    )
+    path = _write_version(encoder, tmp_path / "serving", galleries=galleries, top_k=5)
     signatures = client.load_signatures(path)
     assert signatures["encode_text"]["inputs"] == {
         "texts": {"dtype": "string", "shape": [None]}
@@ -110,11 +114,9 @@ def test_serving_layout_config_and_models_config(feature_run, tmp_path):
     model_dir, encoder = feature_run
     config = ExperimentConfig.from_json((model_dir / "config.json").read_text())
     export_dir = tmp_path / "serving"
-    first = saved_model.write_serving_version(
-        encoder, export_dir, model_name="wiki", config=config
-    )
-    second = saved_model.write_serving_version(encoder, export_dir, model_name="wiki")
-    saved_model.write_serving_version(encoder, export_dir, model_name="other")
+    first = _write_version(encoder, export_dir, model_name="wiki", config=config)
+    second = _write_version(encoder, export_dir, model_name="wiki")
+    repository.write_serving_version(encoder, export_dir, model_name="other")
     assert (first.name, second.name) == ("1", "2")
     assert {"saved_model.pb", "variables", "assets.extra"} <= set(os.listdir(first))
     extra = first / "assets.extra"
@@ -135,7 +137,7 @@ def test_serving_layout_config_and_models_config(feature_run, tmp_path):
     assert set(entries) == {"wiki", "other"}
     assert entries["wiki"].base_path == str((export_dir / "wiki").resolve())
     assert entries["wiki"].model_platform == "tensorflow"
-    saved_model.write_models_config(export_dir, "/models")
+    repository.write_models_config(export_dir, "/models")
     parsed = text_format.Parse(
         (export_dir / "models.config").read_text(),
         model_server_config_pb2.ModelServerConfig(),
@@ -146,13 +148,13 @@ def test_serving_layout_config_and_models_config(feature_run, tmp_path):
 
 def test_existing_version_is_refused_unless_overwritten(feature_run, tmp_path):
     _, encoder = feature_run
-    path = saved_model.write_serving_version(encoder, tmp_path, version=3)
+    path = _write_version(encoder, tmp_path, version=3)
     marker = path / "assets.extra" / "marker"
     marker.write_text("old")
     with pytest.raises(InvalidInputError, match="already exists.*--overwrite"):
-        saved_model.write_serving_version(encoder, tmp_path, version=3)
+        repository.write_serving_version(encoder, tmp_path, version=3)
     assert marker.exists()
-    saved_model.write_serving_version(encoder, tmp_path, version=3, overwrite=True)
+    repository.write_serving_version(encoder, tmp_path, version=3, overwrite=True)
     assert not marker.exists() and (path / "saved_model.pb").exists()
     assert sorted(os.listdir(tmp_path / "cmgan")) == ["3"]
 
@@ -165,18 +167,16 @@ def test_a_failed_export_leaves_nothing_on_disk(feature_run, tmp_path, monkeypat
         (pathlib.Path(path) / "saved_model.pb").write_bytes(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(saved_model, "export_saved_model", fail_half_way)
+    monkeypatch.setattr(repository, "export_saved_model", fail_half_way)
     with pytest.raises(OSError, match="disk full"):
-        saved_model.write_serving_version(encoder, export_dir)
+        repository.write_serving_version(encoder, export_dir)
     assert os.listdir(tmp_path) == []
     # An existing version survives a failed overwrite untouched.
     monkeypatch.undo()
-    path = saved_model.write_serving_version(encoder, export_dir, version=1)
-    monkeypatch.setattr(saved_model, "export_saved_model", fail_half_way)
+    path = _write_version(encoder, export_dir, version=1)
+    monkeypatch.setattr(repository, "export_saved_model", fail_half_way)
     with pytest.raises(OSError):
-        saved_model.write_serving_version(
-            encoder, export_dir, version=1, overwrite=True
-        )
+        repository.write_serving_version(encoder, export_dir, version=1, overwrite=True)
     assert (path / "saved_model.pb").stat().st_size > 100
     assert sorted(os.listdir(export_dir / "cmgan")) == ["1"]
 
@@ -191,32 +191,32 @@ def test_a_failed_export_leaves_nothing_on_disk(feature_run, tmp_path, monkeypat
 )
 def test_bad_export_arguments(feature_run, tmp_path, kwargs, message):
     with pytest.raises(InvalidInputError, match=message):
-        saved_model.write_serving_version(feature_run[1], tmp_path / "s", **kwargs)
+        repository.write_serving_version(feature_run[1], tmp_path / "s", **kwargs)
     assert not (tmp_path / "s").exists()
 
 
 def test_an_export_dir_that_cannot_be_created(feature_run, tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(InvalidInputError, match="Cannot create the export directory"):
-        saved_model.write_serving_version(feature_run[1], tmp_path / "file" / "s")
+        repository.write_serving_version(feature_run[1], tmp_path / "file" / "s")
 
 
 def test_exporting_a_directory_without_a_run(tmp_path):
     with pytest.raises(InvalidInputError, match="holds no finished training run"):
-        experiment.export_serving_model(tmp_path, tmp_path / "serving")
+        export_serving_model(tmp_path, tmp_path / "serving")
     assert not (tmp_path / "serving").exists()
 
 
 def test_signatures_reject_nan_features_and_empty_captions(
     feature_run, raw_run, tmp_path
 ):
-    path = saved_model.write_serving_version(feature_run[1], tmp_path / "f")
+    path = _write_version(feature_run[1], tmp_path / "f")
     model = tf.saved_model.load(str(path))
     images = np.zeros((2, 128), np.float32)
     images[1, 3] = np.nan
     with pytest.raises(tf.errors.InvalidArgumentError, match="`images` holds NaN"):
         model.signatures["encode_image"](images=tf.constant(images))
-    path = saved_model.write_serving_version(raw_run[0], tmp_path / "r")
+    path = _write_version(raw_run[0], tmp_path / "r")
     model = tf.saved_model.load(str(path))
     for caption in ("  ", "?!..."):
         with pytest.raises(tf.errors.InvalidArgumentError, match="caption with no"):
@@ -226,18 +226,16 @@ def test_signatures_reject_nan_features_and_empty_captions(
 def test_gallery_file_ids_are_what_retrieval_returns(feature_run, tmp_path):
     _, encoder = feature_run
     rng = np.random.default_rng(0)
-    embeddings = rng.normal(size=(30, saved_model.encoder_dim(encoder)))
+    embeddings = rng.normal(size=(30, signatures.encoder_dim(encoder)))
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
     ids = np.arange(1000, 1030)
     np.savez(tmp_path / "g.npz", text_embeddings=embeddings, text_ids=ids)
-    galleries = saved_model.load_gallery_file(tmp_path / "g.npz")
+    galleries = galleries_lib.load_gallery_file(tmp_path / "g.npz")
     assert set(galleries) == {"text"}
-    path = saved_model.write_serving_version(
-        encoder, tmp_path / "s", galleries=galleries, top_k=3
-    )
+    path = _write_version(encoder, tmp_path / "s", galleries=galleries, top_k=3)
     model = tf.saved_model.load(str(path))
     assert "retrieve_with_text" not in model.signatures
-    images = experiment.load_dataset("wikipedia_classic").test.images[:4]
+    images = load_dataset("wikipedia_classic").test.images[:4]
     served = model.signatures["retrieve_with_image"](images=tf.constant(images))
     indices, _ = top_k_search(encoder.predict_arrays(images, "image"), embeddings, 3)
     np.testing.assert_array_equal(served["ids"].numpy(), ids[indices])
@@ -258,13 +256,13 @@ def test_gallery_file_ids_are_what_retrieval_returns(feature_run, tmp_path):
 def test_bad_gallery_files(tmp_path, arrays, message):
     np.savez(tmp_path / "g.npz", **arrays)
     with pytest.raises(InvalidInputError, match=message):
-        saved_model.load_gallery_file(tmp_path / "g.npz")
+        galleries_lib.load_gallery_file(tmp_path / "g.npz")
 
 
 def test_gallery_of_another_dimension_is_refused(feature_run):
-    gallery = saved_model.Gallery("text", np.ones((3, 7)), np.arange(3))
+    gallery = galleries_lib.Gallery("text", np.ones((3, 7)), np.arange(3))
     with pytest.raises(InvalidInputError, match="7 dimensions; the encoder's have"):
-        saved_model.build_serving_archive(feature_run[1], {"text": gallery})
+        signatures.build_serving_archive(feature_run[1], {"text": gallery})
 
 
 def _serve_rest(model, body):
@@ -292,7 +290,7 @@ def _serve_grpc(model, request_bytes):
 
 def test_client_requests_served_by_the_exported_signatures(raw_run, tmp_path):
     encoder, test = raw_run
-    path = saved_model.write_serving_version(
+    path = _write_version(
         encoder, tmp_path, galleries=_galleries(encoder, test), top_k=4
     )
     signatures = client.load_signatures(path)
@@ -355,14 +353,14 @@ def test_client_requests_served_by_the_exported_signatures(raw_run, tmp_path):
 def test_client_rejects_bad_requests_by_name(
     raw_run, tmp_path, signature, inputs, message
 ):
-    path = saved_model.write_serving_version(raw_run[0], tmp_path)
+    path = _write_version(raw_run[0], tmp_path)
     signatures = client.load_signatures(path)
     with pytest.raises(InvalidInputError, match=message):
         client.rest_predict_body(signatures, signature, inputs)
 
 
 def test_client_rejects_nan_features(feature_run, tmp_path):
-    path = saved_model.write_serving_version(feature_run[1], tmp_path)
+    path = _write_version(feature_run[1], tmp_path)
     signatures = client.load_signatures(path)
     images = np.zeros((1, 128))
     images[0, 0] = np.inf
@@ -383,13 +381,11 @@ def test_rest_url_and_error_answers():
 
 def test_export_run_with_parity_check(feature_run, tmp_path):
     model_dir, _ = feature_run
-    result = experiment.export_serving_model(
-        model_dir, tmp_path, top_k=5, check_parity=True
-    )
+    result = export_serving_model(model_dir, tmp_path, top_k=5, check_parity=True)
     parity = result["parity"]
     assert parity["encode_image_max_abs_diff"] < 1e-5
     assert parity["encode_text_max_abs_diff"] < 1e-5
     assert parity["retrieve_with_image_agreement"] == 1.0
     assert parity["retrieve_with_text_agreement"] == 1.0
     with pytest.raises(InvalidInputError, match="not both"):
-        experiment.export_serving_model(model_dir, tmp_path, gallery_file="g.npz")
+        export_serving_model(model_dir, tmp_path, gallery_file="g.npz")

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from cmgan_tf import experiment
 from cmgan_tf.config import ExperimentConfig
 from cmgan_tf.data import load_dataset
 from cmgan_tf.data.demo import CLASS_NAMES
 from cmgan_tf.data.tfds_captions import load_tfds_captions
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.runs.trainer import prepare_data
 
 COLOURS = {"red": (200, 0, 0), "green": (0, 150, 0), "blue": (0, 0, 250)}
 
@@ -303,7 +303,7 @@ def test_prepare_data_passes_the_tfds_fields(tfds_dir):
             "validation_fraction": 0.5,
         }
     )
-    dataset, train, validation = experiment.prepare_data(config)
+    dataset, train, validation = prepare_data(config)
     # Both splits are the two test items: the split fields reached the loader.
     assert dataset.train.num_pairs == dataset.test.num_pairs == 2
     assert dataset.multi_label

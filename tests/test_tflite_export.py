@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from cmgan_tf import experiment
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.raw_trunks import make_text_vectorizer
+from cmgan_tf.runs.export import export_tflite_model
 from cmgan_tf.serving import litert, parity, tflite, tokenizer
 
 _TRICKY_CAPTIONS = [
@@ -70,7 +70,7 @@ def test_raw_encoders_take_pixels_and_token_ids(raw_run, raw_export):
     tokenize = tokenizer.CaptionTokenizer.from_file(directory / "vocabulary.txt", 12)
     token_ids = tokenize(list(test.texts))
     np.testing.assert_array_equal(
-        token_ids, tflite.tokenized_texts(encoder, test.texts)
+        token_ids, np.asarray(encoder.tokenize(np.asarray(test.texts)))
     )
     for modality, inputs in (("image", test.images), ("text", token_ids)):
         keras_embeddings = encoder.predict_arrays(
@@ -83,9 +83,7 @@ def test_raw_encoders_take_pixels_and_token_ids(raw_run, raw_export):
 
 def test_parity_report_of_every_variant(feature_run, tmp_path):
     model_dir, encoder = feature_run
-    result = experiment.export_tflite_model(
-        model_dir, tmp_path / "tflite", check_parity=True
-    )
+    result = export_tflite_model(model_dir, tmp_path / "tflite", check_parity=True)
     report = result["parity"]
     assert set(report) == {"keras", *tflite.VARIANTS}
     assert report["float32"]["image_max_abs_diff"] < 5e-5

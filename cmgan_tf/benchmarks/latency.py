@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from cmgan_tf.benchmarks.timing import median_seconds
-from cmgan_tf.serving.saved_model import INPUT_NAMES, export_saved_model
+from cmgan_tf.serving.signatures import INPUT_NAMES, export_saved_model
 
 
 def keras_encoder_latency(encoder, inputs, modality, *, repeats):

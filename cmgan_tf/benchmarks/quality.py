@@ -17,9 +17,10 @@ import tempfile
 
 import numpy as np
 
-from cmgan_tf import experiment
 from cmgan_tf.models.trunks import transform_features
 from cmgan_tf.retrieval.metrics import cross_modal_retrieval_scores
+from cmgan_tf.runs.evaluation import evaluate
+from cmgan_tf.runs.trainer import train
 
 # Each ablation removes one ingredient of the method from a base configuration.
 ABLATIONS = {
@@ -136,8 +137,8 @@ def cmgan_scores(config, seeds, ablations=tuple(ABLATIONS), work_dir=None):
                         "verbose": 0,
                     },
                 )
-                metrics = experiment.train(run_config)
-                scores, _ = experiment.evaluate(run_config.runtime.model_dir)
+                metrics = train(run_config)
+                scores, _ = evaluate(run_config.runtime.model_dir)
                 runs.append((scores, metrics["training_time_s"]))
             results[name] = _summary(runs)
     return results

@@ -5,7 +5,8 @@ import time
 import keras
 
 from cmgan_tf.data.pipeline import training_dataset
-from cmgan_tf.training.builder import build_cmgan, build_optimizers, make_strategy
+from cmgan_tf.training.builder import build_cmgan, build_optimizers
+from cmgan_tf.training.distribution import make_strategy
 
 
 class _EpochTimer(keras.callbacks.Callback):

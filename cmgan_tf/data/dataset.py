@@ -11,6 +11,7 @@ import dataclasses
 
 import numpy as np
 
+from cmgan_tf.checks import check_positive_int
 from cmgan_tf.errors import InvalidInputError
 
 
@@ -283,14 +284,7 @@ def check_image_size(image_size):
     Args:
         image_size: Side that a loader resizes images to.
     """
-    if (
-        isinstance(image_size, bool)
-        or not isinstance(image_size, int)
-        or image_size < 1
-    ):
-        raise InvalidInputError(
-            f"`image_size` must be a positive integer. Received: {image_size!r}"
-        )
+    check_positive_int("image_size", image_size)
 
 
 def decode_texts(texts):
@@ -519,13 +513,32 @@ class CrossModalDataset:
 
     @property
     def image_dim(self):
-        """Length of one image feature vector."""
-        return self.train.image_dim
+        """Length of one image feature vector (feature datasets only)."""
+        return self._feature_dim("image")
 
     @property
     def text_dim(self):
-        """Length of one text feature vector."""
-        return self.train.text_dim
+        """Length of one text feature vector (feature datasets only)."""
+        return self._feature_dim("text")
+
+    def _feature_dim(self, modality):
+        if self.raw:
+            raise InvalidInputError(
+                f"`{modality}_dim` is the length of a feature vector, and dataset "
+                f"{self.name!r} holds raw images and captions; use "
+                f"`{modality}_shape` ({getattr(self, f'{modality}_shape')})."
+            )
+        return getattr(self.train, f"{modality}_dim")
+
+    @property
+    def image_shape(self):
+        """Shape of one image input: `(image_dim,)` or `(height, width, 3)`."""
+        return self.train.image_shape
+
+    @property
+    def text_shape(self):
+        """Shape of one text input: `(text_dim,)`, or `()` for a caption."""
+        return self.train.text_shape
 
     @property
     def num_classes(self):

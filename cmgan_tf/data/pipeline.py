@@ -20,7 +20,7 @@ def training_dataset(split, batch_size, seed, *, num_replicas=1, text_vectorizer
     sharded by data: each worker trains on its share of every global batch.
 
     Args:
-        split: A `PairedSplit` of training pairs.
+        split: A `PairedSplit` or `ImageCaptionSplit` of training pairs.
         batch_size: Global batch size, over all replicas of all workers.
         seed: Shuffling seed.
         num_replicas: Replicas the batch is split over, of all workers; must

@@ -22,7 +22,7 @@ class DenseBlock(keras.layers.Layer):
 
     Example:
     >>> block = DenseBlock(8)
-    >>> block(keras.ops.ones((2, 4))).shape
+    >>> tuple(block(keras.ops.ones((2, 4))).shape)
     (2, 8)
     """
 

@@ -162,6 +162,18 @@ class CrossModalEncoder(keras.Model):
         )
         return encoder
 
+    def tokenize(self, texts):
+        """Returns the `(batch, sequence_length)` int32 token ids of raw captions.
+
+        The one tokenisation of serving and export: the text trunk takes these
+        ids, and so does the TFLite text encoder (see
+        `cmgan_tf.serving.tokenizer` for the same rule outside TensorFlow).
+
+        Args:
+            texts: `(batch,)` strings.
+        """
+        return ops.cast(self.text_vectorizer(texts), "int32")
+
     def common_representation(self, inputs, modality, *, tokenized=False):
         """Returns the generator's `(batch, common_dim)` common representation.
 
@@ -172,7 +184,7 @@ class CrossModalEncoder(keras.Model):
                 `(batch, sequence_length)` token ids of `text_vectorizer`.
         """
         if modality == "text" and self.text_vectorizer is not None and not tokenized:
-            inputs = self.text_vectorizer(inputs)
+            inputs = self.tokenize(inputs)
         return self.generator.encode(inputs, modality, training=False)[1]
 
     def encode(self, inputs, modality, *, tokenized=False):
@@ -197,11 +209,11 @@ class CrossModalEncoder(keras.Model):
         return ops.normalize(common, axis=-1, order=2, epsilon=1e-12)
 
     def encode_image(self, images):
-        """Returns `(batch, common_dim)` unit-norm image representations."""
+        """Returns `(batch, dim)` unit-norm image representations (see `encode`)."""
         return self.encode(images, "image")
 
     def encode_text(self, texts):
-        """Returns `(batch, common_dim)` unit-norm text representations."""
+        """Returns `(batch, dim)` unit-norm text representations (see `encode`)."""
         return self.encode(texts, "text")
 
     def predict_arrays(self, inputs, modality, batch_size=1024):
@@ -213,7 +225,8 @@ class CrossModalEncoder(keras.Model):
             batch_size: Inference batch size.
 
         Returns:
-            `(n, common_dim)` float32 array.
+            `(n, dim)` float32 array: `dim` is `num_classes` for
+            `"class_probabilities"`, else the common representation's size.
         """
         return _in_batches(lambda x: self.encode(x, modality), inputs, batch_size)
 

@@ -15,45 +15,14 @@ import keras
 import numpy as np
 from keras import ops
 
+from cmgan_tf.checks import (
+    check_positive_int,
+    check_positive_ints,
+    check_rate,
+    is_positive_int,
+)
 from cmgan_tf.data.dataset import decode_texts
 from cmgan_tf.errors import InvalidInputError
-
-
-def _is_positive_int(value):
-    # bool is an int subclass, but `units=True` is a mistake, not one unit.
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, int | np.integer)
-        and value >= 1
-    )
-
-
-def _check_positive_int(name, value):
-    if not _is_positive_int(value):
-        raise InvalidInputError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
-
-
-def _check_positive_ints(name, values):
-    if (
-        isinstance(values, str)
-        or not hasattr(values, "__len__")
-        or len(values) == 0
-        or not all(_is_positive_int(v) for v in values)
-    ):
-        raise InvalidInputError(
-            f"`{name}` must be a non-empty sequence of positive integers. "
-            f"Received: {name}={values!r}"
-        )
-    return tuple(int(v) for v in values)
-
-
-def _check_rate(name, value):
-    if not 0 <= value < 1:
-        raise InvalidInputError(
-            f"`{name}` must be in [0, 1). Received: {name}={value!r}"
-        )
 
 
 @keras.saving.register_keras_serializable(package="cmgan_tf")
@@ -97,10 +66,10 @@ class ConvImageTrunk(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int("image_size", image_size)
-        filters = _check_positive_ints("filters", filters)
-        _check_positive_int("units", units)
-        _check_positive_int("channels", channels)
+        check_positive_int("image_size", image_size)
+        filters = check_positive_ints("filters", filters)
+        check_positive_int("units", units)
+        check_positive_int("channels", channels)
         # 'valid' 2x2 pooling floors odd sides; a side that reaches zero before
         # the last block leaves nothing to pool.
         if image_size < 2 ** len(filters):
@@ -242,12 +211,12 @@ class WordCNNTextTrunk(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int("vocabulary_size", vocabulary_size)
-        _check_positive_int("sequence_length", sequence_length)
-        _check_positive_int("embedding_dim", embedding_dim)
-        window_sizes = _check_positive_ints("window_sizes", window_sizes)
-        _check_positive_int("filters_per_window", filters_per_window)
-        _check_rate("dropout", dropout)
+        check_positive_int("vocabulary_size", vocabulary_size)
+        check_positive_int("sequence_length", sequence_length)
+        check_positive_int("embedding_dim", embedding_dim)
+        window_sizes = check_positive_ints("window_sizes", window_sizes)
+        check_positive_int("filters_per_window", filters_per_window)
+        check_rate("dropout", dropout)
         # A 'valid' convolution wider than the text has no output to pool.
         if sequence_length < max(window_sizes):
             raise InvalidInputError(
@@ -361,9 +330,9 @@ def make_text_vectorizer(texts, *, vocabulary_size, sequence_length):
             whitespace or punctuation only, or is bytes that are not valid
             UTF-8.
     """
-    _check_positive_int("sequence_length", sequence_length)
+    check_positive_int("sequence_length", sequence_length)
     # Padding and out-of-vocabulary take two ids; fewer leaves no words.
-    if not _is_positive_int(vocabulary_size) or vocabulary_size < 3:
+    if not is_positive_int(vocabulary_size) or vocabulary_size < 3:
         raise InvalidInputError(
             "`vocabulary_size` must be an integer of at least 3 (padding, "
             f"out-of-vocabulary, one word). Received: vocabulary_size="

@@ -12,15 +12,15 @@ class RetrievalValidation(keras.callbacks.Callback):
 
     Under `MultiWorkerMirroredStrategy` every worker scores its own copy of
     the (identical) weights, and the scores are then averaged over the
-    workers, so that every worker's `ModelCheckpoint` takes the same decision
+    workers, so that every worker's `BestWeights` takes the same decision
     even where workers' arithmetic differs in the last bits.
 
-    Place it before the callbacks that read the scores (`ModelCheckpoint`
+    Place it before the callbacks that read the scores (`BestWeights`
     monitoring `val_map_mean`, `TensorBoard`): Keras passes one logs dict
     through the callbacks in order.
 
     Args:
-        validation_split: The `PairedSplit` scored.
+        validation_split: The `PairedSplit` or `ImageCaptionSplit` scored.
         build_encoder: Callable from the model's generator to the
             `CrossModalEncoder` that will be exported, so that the epoch is
             chosen on the representation that retrieval will rank, e.g.

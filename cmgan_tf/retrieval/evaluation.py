@@ -24,7 +24,7 @@ def evaluate_encoder(
 
     Args:
         encoder: A `CrossModalEncoder`.
-        split: A `PairedSplit`.
+        split: A `PairedSplit` or `ImageCaptionSplit`.
         exclude_query_from_gallery: For all-modality retrieval, remove the
             query itself from the gallery (its paired item stays). `False` is
             the authors' protocol. Defaults to `True`.

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from cmgan_tf.checks import check_positive_int
 from cmgan_tf.errors import InvalidInputError
 
 
@@ -80,10 +81,10 @@ def mean_average_precision(
         gallery_labels,
         exclude_self=exclude_self,
     )
-    _check_positive_int(block_size, "block_size")
+    check_positive_int("block_size", block_size)
     depth = inputs.list_length
     if k is not None:
-        depth = min(_check_positive_int(k, "k"), depth)
+        depth = min(check_positive_int("k", k), depth)
     return _ranked_scores(inputs, map_depth=depth, block_size=block_size)["map"]
 
 
@@ -137,8 +138,8 @@ def precision_at_k(
         gallery_labels,
         exclude_self=exclude_self,
     )
-    _check_positive_int(block_size, "block_size")
-    k = _check_k_within(_check_positive_int(k, "k"), "k", inputs.list_length)
+    check_positive_int("block_size", block_size)
+    k = _check_k_within(check_positive_int("k", k), "k", inputs.list_length)
     scores = _ranked_scores(inputs, precision_ks=(k,), block_size=block_size)
     return scores[f"precision@{k}"]
 
@@ -206,14 +207,14 @@ def cross_modal_retrieval_scores(
             f"and {len(texts)} text rows."
         )
     labels = _check_labels(labels, "labels", num_pairs, "image_embeddings")
-    _check_positive_int(block_size, "block_size")
+    check_positive_int("block_size", block_size)
     if isinstance(k_values, int | np.integer | str):
         raise InvalidInputError(
             "`k_values` must be a sequence of positive integers such as (10, 50). "
             f"Received: k_values={k_values!r}."
         )
     k_values = [
-        _check_k_within(_check_positive_int(k, f"k_values[{i}]"), "k_values", num_pairs)
+        _check_k_within(check_positive_int(f"k_values[{i}]", k), "k_values", num_pairs)
         for i, k in enumerate(k_values)
     ]
     (hot,) = _as_multi_hot(labels)
@@ -490,15 +491,6 @@ def _check_labels(
             f"0 or 1. Received values: {np.unique(array)[:10]}."
         )
     return array
-
-
-def _check_positive_int(value, name: str) -> int:
-    """Return `value` as an int, raising unless it is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise InvalidInputError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}."
-        )
-    return int(value)
 
 
 def _check_k_within(k: int, name: str, list_length: int) -> int:

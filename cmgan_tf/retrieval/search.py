@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from cmgan_tf.checks import check_positive_int
 from cmgan_tf.errors import InvalidInputError
 
 
@@ -48,9 +49,7 @@ def top_k_search(queries, gallery, k, *, block_size=1024):
             f"`queries` and `gallery` differ in dimension: {queries.shape[1]} "
             f"and {gallery.shape[1]}."
         )
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise InvalidInputError(f"`k` must be a positive integer. Received: k={k!r}")
-    k = min(int(k), len(gallery))
+    k = min(check_positive_int("k", k), len(gallery))
     indices, scores = [], []
     for start in range(0, len(queries), block_size):
         similarity = queries[start : start + block_size] @ gallery.T

@@ -19,7 +19,7 @@ import numpy as np
 
 from cmgan_tf.data.dataset import decode_texts
 from cmgan_tf.errors import InvalidInputError
-from cmgan_tf.serving.saved_model import EXTRA_ASSETS, SIGNATURES_FILE
+from cmgan_tf.serving.signatures import EXTRA_ASSETS, SIGNATURES_FILE
 
 
 def load_signatures(version_dir):

@@ -6,10 +6,12 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
+from cmgan_tf.models.autoencoder import MODALITIES
 from cmgan_tf.retrieval.metrics import cross_modal_retrieval_scores
 from cmgan_tf.retrieval.search import rankings_agree, top_k_search
 from cmgan_tf.serving import litert, tflite, tokenizer
-from cmgan_tf.serving.saved_model import INPUT_NAMES, MODALITIES, OTHER_MODALITY
+from cmgan_tf.serving.gallery import OTHER_MODALITY
+from cmgan_tf.serving.signatures import INPUT_NAMES
 
 # Keras and the SavedModel run the same float32 graph; only the order of
 # floating-point operations may differ.

@@ -18,20 +18,17 @@ Keras layer does. `litert.TFLiteEncoder` runs the files.
 """
 
 import json
-import pathlib
+import os
 import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from cmgan_tf import file_io
 from cmgan_tf.errors import InvalidInputError
-from cmgan_tf.serving.saved_model import (
-    MODALITIES,
-    encoder_dim,
-    serving_input_spec,
-)
-from cmgan_tf.serving.staging import staged_directory
+from cmgan_tf.models.autoencoder import MODALITIES
+from cmgan_tf.serving.signatures import CONFIG_FILE, encoder_dim, serving_input_spec
 
 VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
 MANIFEST_FILE = "manifest.json"
@@ -50,11 +47,6 @@ def tflite_input_spec(encoder, modality):
         length = encoder.text_vectorizer.get_config()["output_sequence_length"]
         return tf.TensorSpec((None, length), tf.int32, name="token_ids")
     return serving_input_spec(encoder, modality)
-
-
-def tokenized_texts(encoder, texts):
-    """Token ids of captions for a TFLite text encoder, via the Keras layer."""
-    return np.asarray(encoder.text_vectorizer(np.asarray(texts)), np.int32)
 
 
 def convert_encoder(encoder, modality, variant, representative_inputs=None):
@@ -141,19 +133,20 @@ def export_tflite(
     Returns:
         The manifest, a dict from file name to its description.
     """
-    directory = pathlib.Path(directory)
+    directory = str(directory)
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         raise InvalidInputError(
             f"TFLite variants must be a non-empty subset of {', '.join(VARIANTS)}. "
             f"Received: {list(variants)}"
         )
-    if directory.exists() and not overwrite:
+    if file_io.exists(directory) and not overwrite:
         raise InvalidInputError(
             f"{directory} already exists. Choose another directory or pass --overwrite."
         )
-    if not directory.parent.is_dir():
-        raise InvalidInputError(f"{directory.parent} is not an existing directory.")
+    parent = os.path.dirname(directory.rstrip("/"))
+    if not file_io.isdir(parent):
+        raise InvalidInputError(f"{parent} is not an existing directory.")
     calibration = {}
     if "int8" in variants:
         if not representative_inputs:
@@ -162,9 +155,11 @@ def export_tflite(
             )
         calibration = dict(representative_inputs)
         if encoder.text_vectorizer is not None:
-            calibration["text"] = tokenized_texts(encoder, calibration["text"])
+            calibration["text"] = keras.ops.convert_to_numpy(
+                encoder.tokenize(np.asarray(calibration["text"]))
+            )
     manifest = {}
-    with staged_directory(directory, overwrite=overwrite) as staging:
+    with file_io.staged_directory(directory, overwrite=overwrite) as staging:
         for modality in MODALITIES:
             spec = tflite_input_spec(encoder, modality)
             for variant in variants:
@@ -172,7 +167,7 @@ def export_tflite(
                 flatbuffer = convert_encoder(
                     encoder, modality, variant, calibration.get(modality)
                 )
-                (staging / name).write_bytes(flatbuffer)
+                file_io.write_bytes_atomically(file_io.join(staging, name), flatbuffer)
                 manifest[name] = {
                     "modality": modality,
                     "variant": variant,
@@ -188,10 +183,15 @@ def export_tflite(
                     manifest[name]["vocabulary"] = VOCABULARY_FILE
         if encoder.text_vectorizer is not None:
             vocabulary = encoder.text_vectorizer.get_vocabulary()
-            (staging / VOCABULARY_FILE).write_text(
-                "".join(f"{token}\n" for token in vocabulary), encoding="utf-8"
+            file_io.write_text_atomically(
+                file_io.join(staging, VOCABULARY_FILE),
+                "".join(f"{token}\n" for token in vocabulary),
             )
         if config is not None:
-            (staging / "cmgan_config.json").write_text(config.to_json() + "\n")
-        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+            file_io.write_text_atomically(
+                file_io.join(staging, CONFIG_FILE), config.to_json() + "\n"
+            )
+        file_io.write_text_atomically(
+            file_io.join(staging, MANIFEST_FILE), json.dumps(manifest, indent=2) + "\n"
+        )
     return manifest

@@ -11,7 +11,7 @@ class GeneratorWeightAveraging(keras.callbacks.Callback):
     The generator's optimizer keeps an exponential moving average of the
     generator's weights when built with `use_ema=True`. At the end of each
     epoch this callback puts the averages in place, so that the callbacks
-    after it (validation, `ModelCheckpoint`) score and save the averaged
+    after it (validation, `BestWeights`, checkpoints) score and save the averaged
     generator; at the start of the next epoch it puts the trained weights
     back. After the last epoch the averages stay: the trained model is the
     averaged one.

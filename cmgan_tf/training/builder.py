@@ -1,17 +1,12 @@
-"""Builds the CM-GAN, its tokeniser, optimizers and strategy from a config."""
+"""Builds the CM-GAN, its tokeniser and its optimizers from a config."""
 
 import dataclasses
-import functools
-import json
-import os
 
 import keras
-import tensorflow as tf
 from absl import logging
 
 from cmgan_tf.data.dataset import ImageCaptionSplit
 from cmgan_tf.data.word_vectors import load_word_vectors
-from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.autoencoder import CrossModalAutoencoder
 from cmgan_tf.models.backbones import ApplicationImageTrunk
 from cmgan_tf.models.discriminators import (
@@ -235,96 +230,3 @@ def build_optimizers(training, steps_per_epoch):
     return adam(1), adam(
         training.generator_steps, training.weight_decay, training.ema_momentum
     )
-
-
-def make_strategy(name):
-    """Returns the `tf.distribute.Strategy` named by `RuntimeConfig.strategy`.
-
-    Args:
-        name: `"auto"`: `MirroredStrategy` over the visible GPUs if there are
-            any, else the default strategy. `"mirrored"`: `MirroredStrategy`
-            over the GPUs, or over the logical CPU devices where there is no
-            GPU (tests make two). `"multi_worker"`:
-            `MultiWorkerMirroredStrategy` over the cluster described by the
-            `TF_CONFIG` environment variable. `"default"`: the default
-            (one-device) strategy.
-
-    Raises:
-        InvalidInputError: for `"multi_worker"` without a valid `TF_CONFIG`.
-    """
-    if name == "multi_worker":
-        _check_tf_config(os.environ.get("TF_CONFIG"))
-        return _multi_worker_strategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "default" or (name == "auto" and not gpus):
-        return tf.distribute.get_strategy()
-    devices = gpus or tf.config.list_logical_devices("CPU")
-    return _mirrored_strategy(tuple(d.name for d in devices))
-
-
-@functools.cache
-def _mirrored_strategy(devices):
-    # One strategy per device set and process: TensorFlow's collective
-    # executor caches each collective instance's parameters process-wide, and
-    # every new MirroredStrategy numbers its instances from the start again,
-    # so a second strategy on the same devices (a second run in one process)
-    # would meet the first one's cached shapes and abort with a mismatch.
-    return tf.distribute.MirroredStrategy(list(devices))
-
-
-_TF_CONFIG_EXAMPLE = (
-    'TF_CONFIG=\'{"cluster": {"worker": ["host1:port", "host2:port"]}, '
-    '"task": {"type": "worker", "index": 0}}\''
-)
-
-
-def _check_tf_config(text):
-    """Checks that `text` is a `TF_CONFIG` naming this task in its cluster.
-
-    `TFConfigClusterResolver` reads a missing or partial `TF_CONFIG` as a
-    cluster of one and would quietly train alone, so the multi-worker strategy
-    checks it first.
-
-    Raises:
-        InvalidInputError: naming what is missing and what was expected.
-    """
-    expected = f"Expected, on every worker, e.g. {_TF_CONFIG_EXAMPLE}."
-    if not text:
-        raise InvalidInputError(
-            "--strategy=multi_worker needs the TF_CONFIG environment variable "
-            f"to describe the cluster and this worker's task; it is not set. "
-            f"{expected}"
-        )
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InvalidInputError(
-            f"TF_CONFIG is not valid JSON ({error}). {expected}"
-        ) from None
-    cluster = config.get("cluster") if isinstance(config, dict) else None
-    task = config.get("task") if isinstance(config, dict) else None
-    if not isinstance(cluster, dict) or not all(
-        isinstance(addresses, list) and addresses for addresses in cluster.values()
-    ):
-        raise InvalidInputError(
-            "TF_CONFIG must hold a `cluster` mapping each task type to a list "
-            f"of host:port addresses. Received: {text} {expected}"
-        )
-    if not isinstance(task, dict) or not (
-        task.get("type") in cluster
-        and isinstance(task.get("index"), int)
-        and 0 <= task["index"] < len(cluster[task["type"]])
-    ):
-        raise InvalidInputError(
-            "TF_CONFIG must hold a `task` with a `type` of its cluster and an "
-            f"`index` into that type's addresses. Received: {text} {expected}"
-        )
-
-
-@functools.cache
-def _multi_worker_strategy():
-    # The first multi-worker strategy starts this worker's server and fixes
-    # the process's collective configuration, which TensorFlow cannot change
-    # afterwards; a second run in the same process reuses that strategy.
-    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)

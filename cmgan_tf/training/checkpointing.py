@@ -12,13 +12,11 @@ temporary names and then records it in the `checkpoint` index file with an
 atomic write, so a kill mid-write leaves the last complete one in force.
 """
 
-import json
-import os
-
 import keras
 import tensorflow as tf
 
-from cmgan_tf.errors import InvalidInputError
+from cmgan_tf import file_io
+from cmgan_tf.checks import check_positive_int
 
 HISTORY_FILE = "history.json"
 
@@ -52,10 +50,7 @@ class EpochCheckpoints(keras.callbacks.Callback):
         monitor="val_map_mean",
     ):
         super().__init__()
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-            raise InvalidInputError(
-                f"`keep_checkpoints` must be a positive integer. Received: {keep!r}"
-            )
+        check_positive_int("keep_checkpoints", keep)
         self.directory = directory
         self.restore_from = restore_from or directory
         self.keep = keep
@@ -88,7 +83,7 @@ class EpochCheckpoints(keras.callbacks.Callback):
         Returns:
             The number of epochs already completed (0 for a new run).
         """
-        os.makedirs(self.directory, exist_ok=True)
+        tf.io.gfile.makedirs(self.directory)
         checkpoint = self._checkpoint(model)
         self._manager = tf.train.CheckpointManager(
             checkpoint, self.directory, max_to_keep=self.keep
@@ -97,8 +92,7 @@ class EpochCheckpoints(keras.callbacks.Callback):
         if latest is None:
             return 0
         checkpoint.restore(latest).assert_existing_objects_matched()
-        with open(os.path.join(self.restore_from, HISTORY_FILE)) as handle:
-            recorded = json.load(handle)
+        recorded = file_io.read_json(file_io.join(self.restore_from, HISTORY_FILE))
         epochs = int(self._epoch.numpy())
         # The history file may be one epoch ahead of a checkpoint whose write
         # was cut short; the checkpoint is what training continues from.
@@ -114,7 +108,9 @@ class EpochCheckpoints(keras.callbacks.Callback):
             self.best = float(score)
         self._epoch.assign(epoch + 1)
         self._best.assign(self.best)
-        _write_json_atomically(os.path.join(self.directory, HISTORY_FILE), self.history)
+        file_io.write_json_atomically(
+            file_io.join(self.directory, HISTORY_FILE), self.history
+        )
         if self.averaging is not None:
             with self.averaging.trained_weights():
                 self._manager.save(checkpoint_number=epoch + 1)
@@ -127,7 +123,7 @@ class BestWeights(keras.callbacks.Callback):
 
     Keras' `ModelCheckpoint(save_best_only=True)` writes straight into the
     destination, so a kill during the write leaves a damaged file; this writes
-    a temporary file beside it and renames it.
+    through `file_io.save_atomically`.
 
     Args:
         path: Destination, a `.weights.h5` file.
@@ -146,14 +142,4 @@ class BestWeights(keras.callbacks.Callback):
         if score is None or not score > self.best:
             return
         self.best = float(score)
-        directory, name = os.path.split(self.path)
-        partial = os.path.join(directory, f".partial-{name}")
-        self.model.save_weights(partial)
-        os.replace(partial, self.path)
-
-
-def _write_json_atomically(path, data):
-    partial = f"{path}.partial"
-    with open(partial, "w") as handle:
-        json.dump(data, handle)
-    os.replace(partial, path)
+        file_io.save_atomically(self.path, self.model.save_weights)

@@ -1,0 +1,1 @@
+"""What each command does, in small named steps: train, evaluate, export a run."""

@@ -1,0 +1,138 @@
+"""Exporting a finished run: a TensorFlow Serving version or TFLite files."""
+
+from absl import logging
+
+from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.models.autoencoder import MODALITIES
+from cmgan_tf.runs import model_dir as run_files
+from cmgan_tf.runs.data import load_configured_dataset
+from cmgan_tf.serving import gallery, parity, repository
+from cmgan_tf.serving import tflite as tflite_export
+
+GALLERY_SPLITS = ("test", "train", "none")
+
+
+def export_serving_model(
+    model_dir,
+    export_dir,
+    *,
+    model_name="cmgan",
+    version=None,
+    overwrite=False,
+    gallery_split="test",
+    gallery_file=None,
+    top_k=10,
+    serving_base_path=None,
+    data_dir=None,
+    check_parity=False,
+):
+    """Exports a trained run as a version of a TF Serving model.
+
+    Args:
+        model_dir: Directory written by `cmgan-train`.
+        export_dir: Root of the model repository (see
+            `repository.write_serving_version`).
+        model_name: Name the model is served under.
+        version: Positive int, or `None` for the next free number.
+        overwrite: Replace an existing version.
+        gallery_split: `"test"` or `"train"`: the retrieval signatures rank
+            that split of the run's dataset (ids are indices in the split);
+            `"none"`: no retrieval signatures unless `gallery_file` is given.
+        gallery_file: A `.npz` of embeddings to rank instead (see
+            `gallery.load_gallery_file`).
+        top_k: Items each retrieval returns.
+        serving_base_path: Where TF Serving sees `export_dir`.
+        data_dir: Overrides the dataset location recorded in `config.json`.
+        check_parity: Reload the written SavedModel and compare it with the
+            Keras encoder on the test split.
+
+    Returns:
+        Dict with `path` (the version directory) and, with `check_parity`,
+        `parity` (see `parity.saved_model_parity`).
+    """
+    if gallery_split not in GALLERY_SPLITS:
+        raise InvalidInputError(
+            f"`gallery` must be one of {', '.join(GALLERY_SPLITS)}. "
+            f"Received: {gallery_split!r}"
+        )
+    if gallery_file and gallery_split != "none":
+        raise InvalidInputError(
+            "Give either a gallery split or a gallery file, not both: pass "
+            "--gallery=none with --gallery_file."
+        )
+    config, encoder = run_files.load_run(model_dir)
+    dataset = None
+    if gallery_split != "none" or check_parity:
+        dataset = load_configured_dataset(config.data, data_dir)
+    if gallery_file:
+        galleries = gallery.load_gallery_file(gallery_file)
+    elif gallery_split == "none":
+        galleries = {}
+    else:
+        split = getattr(dataset, gallery_split)
+        galleries = {
+            m: gallery.gallery_from_split(encoder, split, m) for m in MODALITIES
+        }
+    path = repository.write_serving_version(
+        encoder,
+        export_dir,
+        model_name=model_name,
+        version=version,
+        overwrite=overwrite,
+        config=config,
+        galleries=galleries,
+        top_k=top_k,
+        serving_base_path=serving_base_path,
+    )
+    logging.info("Wrote %s.", path)
+    result = {"path": str(path)}
+    if check_parity:
+        result["parity"] = parity.saved_model_parity(
+            path, encoder, dataset.test, galleries
+        )
+    return result
+
+
+def export_tflite_model(
+    model_dir,
+    export_dir,
+    *,
+    variants=tflite_export.VARIANTS,
+    overwrite=False,
+    data_dir=None,
+    check_parity=False,
+):
+    """Exports a trained run's encoders as TFLite files.
+
+    Args:
+        model_dir: Directory written by `cmgan-train`.
+        export_dir: Directory to create (see `tflite.export_tflite`).
+        variants: Subset of `tflite.VARIANTS`.
+        overwrite: Replace an existing `export_dir`.
+        data_dir: Overrides the dataset location recorded in `config.json`.
+        check_parity: Compare every file with the Keras encoder on the test
+            split (`parity.tflite_parity`).
+
+    Returns:
+        Dict with `path`, `manifest` and, with `check_parity`, `parity`.
+    """
+    config, encoder = run_files.load_run(model_dir)
+    dataset = None
+    if "int8" in variants or check_parity:
+        dataset = load_configured_dataset(config.data, data_dir)
+    representative = None
+    if "int8" in variants:
+        representative = {"image": dataset.train.images, "text": dataset.train.texts}
+    manifest = tflite_export.export_tflite(
+        encoder,
+        export_dir,
+        variants=variants,
+        representative_inputs=representative,
+        overwrite=overwrite,
+        config=config,
+    )
+    logging.info("Wrote %s.", export_dir)
+    result = {"path": str(export_dir), "manifest": manifest}
+    if check_parity:
+        result["parity"] = parity.tflite_parity(export_dir, encoder, dataset.test)
+    return result

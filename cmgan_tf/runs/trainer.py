@@ -1,0 +1,318 @@
+"""A training run: from a configuration to a finished model directory.
+
+`TrainingRun.run` is a sequence of small named steps, in the manner of the
+Model Garden's runner, each of which a test can call and check alone. What the
+run writes is described in `cmgan_tf.runs.model_dir`.
+"""
+
+import functools
+import time
+
+import keras
+from absl import logging
+
+from cmgan_tf import file_io
+from cmgan_tf.data.pipeline import training_dataset
+from cmgan_tf.data.splits import train_validation_split
+from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.models.encoder import CrossModalEncoder
+from cmgan_tf.presets import describe
+from cmgan_tf.retrieval.callbacks import RetrievalValidation
+from cmgan_tf.retrieval.evaluation import evaluate_encoder
+from cmgan_tf.runs import model_dir as run_files
+from cmgan_tf.runs.data import load_configured_dataset
+from cmgan_tf.training.averaging import GeneratorWeightAveraging
+from cmgan_tf.training.builder import (
+    build_cmgan,
+    build_optimizers,
+    build_text_vectorizer,
+)
+from cmgan_tf.training.checkpointing import BestWeights, EpochCheckpoints
+from cmgan_tf.training.distribution import (
+    make_strategy,
+    replica_devices,
+    weights_fingerprint,
+    worker_model_dir,
+)
+from cmgan_tf.training.divergence import DivergenceGuard
+
+SELECTION_METRIC = "val_map_mean"
+
+
+def prepare_data(config, dataset=None):
+    """Splits a dataset's training pairs into train and validation.
+
+    Args:
+        config: An `ExperimentConfig`.
+        dataset: A `CrossModalDataset`; `None` loads the one `config.data` names.
+
+    Returns:
+        `(dataset, train_split, validation_split)`.
+    """
+    if dataset is None:
+        dataset = load_configured_dataset(config.data)
+    train_split, validation_split = train_validation_split(
+        dataset.train, config.data.validation_fraction, config.training.seed
+    )
+    return dataset, train_split, validation_split
+
+
+class TrainingRun:
+    """Trains a CM-GAN and writes its model directory.
+
+    Every epoch ends with a checkpoint of the whole training state in
+    `model_dir/checkpoints`; running the same configuration again after a
+    crash resumes from the last one and reaches the same result as an
+    uninterrupted run (see `EpochCheckpoints`).
+
+    Args:
+        config: An `ExperimentConfig`; `config.runtime.model_dir` is required.
+        overwrite: Start again in a model directory that holds a finished or
+            interrupted run. Defaults to `False`.
+        dataset: A `CrossModalDataset` to train on instead of the one
+            `config.data` names (tests and notebooks hand in their own).
+        preset_name: The preset `config` was made from; the log names it and
+            the flags that differ from it. Defaults to `"reference"`.
+
+    Example:
+    ```python
+    metrics = TrainingRun(preset("smoke").replace(
+        runtime={"model_dir": "/tmp/run"}), preset_name="smoke").run()
+    ```
+    """
+
+    def __init__(
+        self, config, *, overwrite=False, dataset=None, preset_name="reference"
+    ):
+        if not config.runtime.model_dir:
+            raise InvalidInputError("`model_dir` is required to train.")
+        self.config = config
+        self.overwrite = overwrite
+        self.dataset = dataset
+        self.preset_name = preset_name
+        self.model_dir = config.runtime.model_dir
+        # Every worker resumes from the chief's checkpoints (on a file system
+        # they share) but writes only to its own directory.
+        self.resume_dir = run_files.path(self.model_dir, run_files.CHECKPOINT_DIR)
+
+    def run(self):
+        """Runs every step; returns the dict written to `metrics.json`.
+
+        Raises:
+            InvalidInputError: on a missing, unwritable or already used model
+                directory, a configuration that differs from the interrupted
+                run's, or invalid data. `TrainingDivergedError` (a subclass) if
+                a loss becomes NaN or Inf.
+        """
+        self._prepare_model_dir()
+        self._build_strategy()
+        self._load_data()
+        self._write_config()
+        self._log_summary()
+        self._build_model()
+        initial_epoch = self._restore()
+        start = time.perf_counter()
+        self._fit(initial_epoch)
+        return self._finish(initial_epoch, time.perf_counter() - start)
+
+    def _prepare_model_dir(self):
+        """Refuses a finished run; checks an interrupted one before resuming it."""
+        if self.overwrite:
+            file_io.remove_tree(self.resume_dir)
+        elif run_files.is_finished(self.model_dir):
+            raise InvalidInputError(
+                f"{self.model_dir} already holds a finished run "
+                f"({run_files.ENCODER_FILE}). Choose another --model_dir or pass "
+                "--overwrite."
+            )
+        elif run_files.has_checkpoints(self.model_dir):
+            run_files.check_same_run(self.config, self.model_dir)
+
+    def _build_strategy(self):
+        self.strategy = make_strategy(self.config.runtime.strategy)
+        self.output_dir = worker_model_dir(self.model_dir, self.strategy)
+
+    def _load_data(self):
+        self.dataset, self.train_split, self.validation_split = prepare_data(
+            self.config, self.dataset
+        )
+
+    def _write_config(self):
+        """Creates the output directory and records the configuration first."""
+        file_io.make_directory(self.output_dir, "model directory (--model_dir)")
+        file_io.write_json_atomically(
+            run_files.path(self.output_dir, run_files.CONFIG_FILE),
+            self.config.to_dict(),
+        )
+
+    def _log_summary(self):
+        """Logs the run's essential facts, one line each, before it starts."""
+        logging.info(
+            "Dataset %s: %d training, %d validation, %d test pairs, %d classes.",
+            self.dataset.name,
+            self.train_split.num_pairs,
+            self.validation_split.num_pairs,
+            self.dataset.test.num_pairs,
+            self.train_split.num_classes,
+        )
+        logging.info("Devices: %s.", ", ".join(replica_devices(self.strategy)))
+        logging.info(
+            "Strategy %s with %d replica(s); XLA %s.",
+            type(self.strategy).__name__,
+            self.strategy.num_replicas_in_sync,
+            "on" if self.config.runtime.jit_compile else "off",
+        )
+        logging.info("%s.", describe(self.config, self.preset_name))
+        logging.info(
+            "Outputs in %s (configuration, checkpoints, TensorBoard logs, "
+            "metrics, encoder).",
+            self.output_dir,
+        )
+
+    def _build_model(self):
+        """Builds and compiles the CM-GAN under the strategy's scope."""
+        config = self.config
+        keras.utils.set_random_seed(config.training.seed)
+        self.text_vectorizer = build_text_vectorizer(config, self.train_split)
+        self.steps_per_epoch = self.train_split.num_pairs // config.training.batch_size
+        with self.strategy.scope():
+            self.cmgan = build_cmgan(
+                config,
+                self.train_split,
+                self.dataset.multi_label,
+                self.text_vectorizer,
+            )
+            d_optimizer, g_optimizer = build_optimizers(
+                config.training, self.steps_per_epoch
+            )
+            self.cmgan.compile(
+                d_optimizer=d_optimizer if self.cmgan.discriminators else None,
+                g_optimizer=g_optimizer,
+                generator_steps=config.training.generator_steps,
+                jit_compile=config.runtime.jit_compile,
+            )
+        self.build_encoder = functools.partial(
+            CrossModalEncoder.from_generator,
+            images=self.train_split.images,
+            texts=self.train_split.texts,
+            representation=config.model.representation,
+            temperature=config.model.temperature,
+            multi_label=self.dataset.multi_label,
+            text_vectorizer=self.text_vectorizer,
+        )
+
+    def _restore(self):
+        """Restores the last checkpoint, if any; returns the epochs already done."""
+        self.averaging = (
+            GeneratorWeightAveraging() if self.config.training.ema_momentum else None
+        )
+        self.checkpoint_dir = run_files.path(self.output_dir, run_files.CHECKPOINT_DIR)
+        self.checkpoints = EpochCheckpoints(
+            self.checkpoint_dir,
+            restore_from=self.resume_dir,
+            keep=self.config.runtime.keep_checkpoints,
+            averaging=self.averaging,
+            monitor=SELECTION_METRIC,
+        )
+        initial_epoch = self.checkpoints.restore(self.cmgan)
+        if initial_epoch:
+            logging.info(
+                "Resuming after epoch %d from %s.", initial_epoch, self.checkpoint_dir
+            )
+        return initial_epoch
+
+    def _callbacks(self):
+        # Averaging first, so that validation and checkpoints see the
+        # averages; the resumable checkpoint last, so that it records
+        # everything else.
+        callbacks = [self.averaging] if self.averaging else []
+        return callbacks + [
+            RetrievalValidation(self.validation_split, self.build_encoder),
+            BestWeights(
+                run_files.path(self.output_dir, run_files.BEST_WEIGHTS_FILE),
+                SELECTION_METRIC,
+                best=self.checkpoints.best,
+            ),
+            keras.callbacks.TensorBoard(
+                run_files.path(self.output_dir, run_files.LOGS_DIR)
+            ),
+            self.checkpoints,
+            DivergenceGuard(f"The last good checkpoint is in {self.checkpoint_dir}. "),
+        ]
+
+    def _batches(self, initial_epoch):
+        # One endless stream, so that a resumed run skips exactly the batches
+        # of the epochs it has done and then sees the same batches as an
+        # uninterrupted run.
+        training = self.config.training
+        return (
+            training_dataset(
+                self.train_split,
+                training.batch_size,
+                training.seed,
+                num_replicas=self.strategy.num_replicas_in_sync,
+                text_vectorizer=self.text_vectorizer,
+            )
+            .repeat()
+            .skip(initial_epoch * self.steps_per_epoch)
+        )
+
+    def _fit(self, initial_epoch):
+        if initial_epoch >= self.config.training.epochs:
+            return
+        self.cmgan.fit(
+            self._batches(initial_epoch),
+            epochs=self.config.training.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=self.steps_per_epoch,
+            callbacks=self._callbacks(),
+            verbose=self.config.runtime.verbose,
+            shuffle=False,  # The dataset reshuffles itself every epoch.
+        )
+
+    def _finish(self, initial_epoch, training_time):
+        """Writes the best epoch's encoder and `metrics.json`; returns the metrics."""
+        self.cmgan.load_weights(
+            run_files.path(self.output_dir, run_files.BEST_WEIGHTS_FILE)
+        )
+        logging.info(
+            "Generator weights fingerprint: %s",
+            weights_fingerprint(self.cmgan.generator),
+        )
+        encoder = self.build_encoder(self.cmgan.generator)
+        file_io.save_atomically(
+            run_files.path(self.output_dir, run_files.ENCODER_FILE), encoder.save
+        )
+        history = self.checkpoints.history
+        selection = history[SELECTION_METRIC]
+        best_epoch = max(range(len(selection)), key=selection.__getitem__)
+        metrics = {
+            "best_epoch": best_epoch + 1,
+            "validation": evaluate_encoder(encoder, self.validation_split),
+            "training_time_s": training_time,
+            "resumed_after_epoch": initial_epoch,
+            "replicas": self.strategy.num_replicas_in_sync,
+            "history": history,
+        }
+        file_io.write_json_atomically(
+            run_files.path(self.output_dir, run_files.METRICS_FILE), metrics
+        )
+        logging.info(
+            "Best epoch %d: validation MAP I->T %.4f, T->I %.4f. Trained in %.1f s.",
+            metrics["best_epoch"],
+            metrics["validation"]["map_image_to_text"],
+            metrics["validation"]["map_text_to_image"],
+            training_time,
+        )
+        return metrics
+
+
+def train(config, *, overwrite=False, dataset=None, preset_name="reference"):
+    """Trains a CM-GAN and writes its model directory (see `TrainingRun`).
+
+    Returns:
+        Dict written to `metrics.json`.
+    """
+    return TrainingRun(
+        config, overwrite=overwrite, dataset=dataset, preset_name=preset_name
+    ).run()

@@ -1,0 +1,90 @@
+"""The training run's steps, each on its own, and a run on a non-local file system."""
+
+import uuid
+
+import numpy as np
+import pytest
+
+from cmgan_tf import file_io
+from cmgan_tf.data.dataset import CrossModalDataset
+from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.presets import preset
+from cmgan_tf.runs import model_dir as run_files
+from cmgan_tf.runs.evaluation import evaluate
+from cmgan_tf.runs.trainer import TrainingRun, train
+from tests.conftest import make_paired_split
+
+
+def _dataset():
+    return CrossModalDataset(
+        "synthetic",
+        make_paired_split(160, seed=1),
+        make_paired_split(48, seed=2),
+        multi_label=False,
+    )
+
+
+def _config(model_dir, **training):
+    return preset("smoke").replace(
+        data={"dataset": "npz"},
+        training={"epochs": 1, **training},
+        runtime={"model_dir": str(model_dir)},
+    )
+
+
+def test_a_run_can_be_handed_its_dataset(tmp_path):
+    dataset = _dataset()
+    run = TrainingRun(_config(tmp_path / "run"), dataset=dataset)
+    run._prepare_model_dir()
+    run._build_strategy()
+    run._load_data()
+    assert run.dataset is dataset
+    assert run.train_split.num_pairs + run.validation_split.num_pairs == 160
+    # Nothing is written before the configuration is.
+    assert not (tmp_path / "run").exists()
+    run._write_config()
+    assert file_io.listdir(tmp_path / "run") == [run_files.CONFIG_FILE]
+    assert run_files.read_config(tmp_path / "run") == run.config
+
+
+def test_building_the_model_compiles_it_under_the_strategy(tmp_path):
+    run = TrainingRun(_config(tmp_path / "run"), dataset=_dataset())
+    run._build_strategy()
+    run._load_data()
+    run._build_model()
+    assert run.cmgan.built and run.cmgan.g_optimizer.built
+    assert run.steps_per_epoch == run.train_split.num_pairs // 32
+    assert run._restore() == 0
+
+
+def test_an_unwritable_model_dir_is_one_clear_error_and_nothing_is_trained(tmp_path):
+    (tmp_path / "file").write_text("")
+    config = _config(tmp_path / "file" / "run")
+    with pytest.raises(InvalidInputError, match="Cannot create the model directory"):
+        train(config, dataset=_dataset())
+
+
+def test_a_model_dir_on_another_file_system_trains_evaluates_and_resumes():
+    model_dir = f"ram://runs-{uuid.uuid4().hex}/run"
+    dataset = _dataset()
+    config = _config(model_dir, epochs=2)
+    metrics = train(config, dataset=dataset)
+    assert metrics["best_epoch"] in (1, 2)
+    names = file_io.listdir(model_dir)
+    for name in (
+        run_files.CONFIG_FILE,
+        run_files.ENCODER_FILE,
+        run_files.METRICS_FILE,
+        run_files.BEST_WEIGHTS_FILE,
+    ):
+        assert name in names
+    assert not [n for n in names if n.startswith(".")]
+    scores, _ = evaluate(model_dir, dataset=dataset)
+    assert np.isfinite(scores["map_image_to_text"])
+    # A finished run is refused; the checkpoints make the run resumable.
+    with pytest.raises(InvalidInputError, match="already holds a finished run"):
+        train(config, dataset=dataset)
+    file_io.remove_tree(run_files.path(model_dir, run_files.ENCODER_FILE))
+    resumed = train(config, dataset=dataset)
+    assert resumed["resumed_after_epoch"] == 2
+    assert resumed["validation"] == pytest.approx(metrics["validation"])
