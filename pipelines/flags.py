@@ -21,6 +21,10 @@ How an entry point (`pipelines/*.py`, `export/*.py`) is written:
   with the values they take under the chosen preset and files; a flag
   defined in the module is listed under the command's name, with no further
   registration.
+- Tests call `main()` in-process: `tests/test_cli.py`'s `_main` imports the
+  module afresh under `absl.testing.flagsaver`, parses argv with
+  `flags.FLAGS(...)` and drops the module's flags afterwards, so commands
+  whose flags share names (`--model_dir`) can be tested in one process.
 """
 
 import dataclasses
