@@ -23,7 +23,11 @@ setuptools.setup(
         "importlib_resources>=6",
         "numpy>=1.26",
         "scipy>=1.11",
+        # MATLAB v7.3 .mat files and the SDML / MRL .h5py files are HDF5.
+        "h5py>=3.10",
         "absl-py>=2.1",
+        # The evaluation's figures and retrieval grids (Agg canvas, headless).
+        "matplotlib>=3.8",
         # --config_file in YAML.
         "pyyaml>=6",
         # The LiteRT runtime of the TFLite encoders (tf.lite.Interpreter is

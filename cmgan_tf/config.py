@@ -114,7 +114,9 @@ class DataConfig:
         0.2,
         "Share of the training pairs held out, stratified by class, to choose "
         "the epoch and hyper-parameters. The test split is never used for "
-        "choosing anything.",
+        "choosing anything. Not used for datasets whose files have their own "
+        "validation split (`sdml_h5`, `mrl_mat` files with `valid_` / `val_` "
+        "keys), which is used instead.",
     )
     image_transform: str = _field(
         "none",

@@ -49,6 +49,7 @@ def _completed_epochs(model_dir):
     return int(text.split('"ckpt-', 1)[1].split('"', 1)[0])
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_training_resumes_to_the_same_result(tmp_path):
     reference = tmp_path / "uninterrupted"
     result = subprocess.run(
@@ -88,6 +89,7 @@ def test_a_run_killed_mid_training_resumes_to_the_same_result(tmp_path):
     assert not leftovers
 
 
+@pytest.mark.slow
 def test_resuming_under_another_configuration_is_refused(tmp_path):
     config = preset("smoke").replace(
         data={"dataset": "wikipedia_classic"},
@@ -116,6 +118,7 @@ def test_a_nan_loss_stops_training_naming_the_term_and_step(tmp_path):
     assert not (tmp_path / ENCODER_FILE).exists()
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics(tmp_path):
     def run(name):
         config = preset("smoke").replace(
