@@ -22,6 +22,7 @@ backbone_weights=None, backbone_trainable=False)
 """
 
 import dataclasses
+import functools
 import json
 import typing
 
@@ -251,9 +252,9 @@ class TextTrunkConfig:
 
     def __post_init__(self):
         checks.check_positive_ints("text_window_sizes", self.window_sizes)
-        for field in dataclasses.fields(self):
-            if typing.get_type_hints(type(self))[field.name] is int:
-                checks.check_positive_int(flag_name(field), getattr(self, field.name))
+        for name in ("vocabulary_size", "sequence_length", "embedding_dim"):
+            checks.check_positive_int(name, getattr(self, name))
+        checks.check_positive_int("text_filters", self.filters)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -566,7 +567,10 @@ class ExperimentConfig:
 
     def to_flags(self):
         """Returns `{flag name: value}` of every field, nested ones included."""
-        return {name: value for name, _, value in _leaves(self)}
+        return {
+            name: functools.reduce(getattr, path, self)
+            for name, (path, _, _) in config_flags().items()
+        }
 
     @classmethod
     def from_dict(cls, data):
@@ -600,40 +604,25 @@ class ExperimentConfig:
 _SECTION_TYPES = {f.name: f.type for f in dataclasses.fields(ExperimentConfig)}
 
 
-def _is_section(hint):
-    return dataclasses.is_dataclass(hint)
-
-
-def _leaves(config, section=None):
-    """Yields `(flag name, section name, value)` of every non-section field."""
-    hints = typing.get_type_hints(type(config))
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if _is_section(hints[field.name]):
-            yield from _leaves(value, section or field.name)
-        else:
-            yield flag_name(field), section, value
-
-
 def config_flags():
-    """Returns `{flag name: (section, dataclass field, type)}` of every field.
+    """Returns `{flag name: (path, dataclass field, type)}` of every field.
 
-    The sections are those of `ExperimentConfig` (`"data"`, `"model"`, ...);
-    a field of a nested section (`ModelConfig.image_trunk`) belongs to its
-    top-level section.
+    The path is the field's attribute names from `ExperimentConfig`, e.g.
+    `("model", "image_trunk", "filters")` for `--image_filters`; its first
+    entry is the top-level section (`"data"`, `"model"`, ...).
     """
     result = {}
 
-    def walk(section_type, section):
+    def walk(section_type, path):
         hints = typing.get_type_hints(section_type)
         for field in dataclasses.fields(section_type):
-            if _is_section(hints[field.name]):
-                walk(hints[field.name], section)
+            hint = hints[field.name]
+            if dataclasses.is_dataclass(hint):
+                walk(hint, (*path, field.name))
             else:
-                result[flag_name(field)] = (section, field, hints[field.name])
+                result[flag_name(field)] = ((*path, field.name), field, hint)
 
-    for name, section_type in _SECTION_TYPES.items():
-        walk(section_type, name)
+    walk(ExperimentConfig, ())
     return result
 
 
@@ -674,7 +663,7 @@ def _replace_fields(section, where, overrides):
     )
     hints = typing.get_type_hints(type(section))
     fields = {f.name: f for f in dataclasses.fields(section)}
-    nested = [name for name in fields if _is_section(hints[name])]
+    nested = [name for name in fields if dataclasses.is_dataclass(hints[name])]
     # The flat layout of older runs named a nested section's fields by flag.
     flat = {
         flag_name(inner): (name, inner.name)

@@ -166,13 +166,13 @@ def resolve_config(flag_values=flags.FLAGS):
         except InvalidInputError as error:
             raise InvalidInputError(f"{where}: {error}") from None
     overrides = {}
-    for flag, (section, _, _) in _FIELDS.items():
+    for flag, (path, _, _) in _FIELDS.items():
         if not flag_values[flag].present:
             continue
         value = flag_values[flag].value
         if isinstance(value, list):
             value = _parse_units(flag, value)
-        overrides.setdefault(section, {})[flag] = value
+        overrides.setdefault(path[0], {})[flag] = value
     return name, config.replace(**overrides)
 
 
@@ -216,7 +216,7 @@ def help_text(program, module_name, doc, flag_values=flags.FLAGS):
     groups = {section: [] for section in _SECTIONS}
     groups[program] = []
     for flag in own:
-        section = _FIELDS[flag.name][0] if flag.name in values else program
+        section = _FIELDS[flag.name][0][0] if flag.name in values else program
         groups[section].append(flag)
     groups["runtime"] += [flag_values["tf_log_level"], flag_values["verbosity"]]
     lines = [textwrap.dedent(doc or "").strip(), "", header]
