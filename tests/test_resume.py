@@ -17,8 +17,8 @@ from cmgan_tf.presets import preset
 from cmgan_tf.runs.model_dir import ENCODER_FILE
 from cmgan_tf.runs.trainer import train
 from cmgan_tf.training import checkpointing
-from cmgan_tf.training.cmgan import _clip_across_replicas
 from cmgan_tf.training.distribution import make_strategy
+from cmgan_tf.training.keras_compat import clip_across_replicas
 
 # Averaging, dropout and five generator steps: every kind of state that a
 # resumed run must restore to continue exactly.
@@ -182,7 +182,7 @@ def test_clipping_bounds_the_batch_gradient_under_two_replicas():
     def share():
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         gradient = tf.constant([3.0, 4.0]) * tf.cast(replica + 1, tf.float32)
-        return _clip_across_replicas([gradient], 1.5)[0]
+        return clip_across_replicas([gradient], 1.5)[0]
 
     # The batch's gradient is [3, 4] + [6, 8] = [9, 12], of norm 15; clipped
     # to 1.5 it is [0.9, 1.2], and each replica passes half of it.
