@@ -61,8 +61,8 @@ _CHILD_OUTPUT = flags.DEFINE_string(
 
 def _training_section():
     from cmgan_tf.benchmarks.training_speed import measure_training_speed
-    from cmgan_tf.config import preset
     from cmgan_tf.data.registry import load_dataset
+    from cmgan_tf.presets import preset
 
     train = load_dataset("wikipedia_classic").train
     presets = ("smoke",) if _SMOKE.value else ("wikipedia", "reference")
@@ -91,11 +91,11 @@ def _latency_section():
     import numpy as np
 
     from cmgan_tf.benchmarks import latency
-    from cmgan_tf.config import preset
     from cmgan_tf.data.dataset import CrossModalDataset
     from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
     from cmgan_tf.data.registry import load_dataset
     from cmgan_tf.models.encoder import CrossModalEncoder
+    from cmgan_tf.presets import preset
     from cmgan_tf.training.builder import build_cmgan, build_text_vectorizer
 
     shapes_pairs = 64 if _SMOKE.value else 512
@@ -215,8 +215,8 @@ def _retrieval_section():
 
 def _quality_section():
     from cmgan_tf.benchmarks import quality
-    from cmgan_tf.config import preset
     from cmgan_tf.data.registry import load_dataset
+    from cmgan_tf.presets import preset
 
     dataset = load_dataset("wikipedia_classic")
     config = preset("smoke" if _SMOKE.value else "wikipedia")
@@ -235,9 +235,9 @@ def _quality_section():
 
 def _collection_section():
     from cmgan_tf.benchmarks import collection_speed
-    from cmgan_tf.config import preset
     from cmgan_tf.data.dataset import CrossModalDataset
     from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
+    from cmgan_tf.presets import preset
     from cmgan_tf.runs.model_dir import load_run
     from cmgan_tf.runs.trainer import train
 

@@ -11,12 +11,17 @@ Examples:
     cmgan-embed --model_dir=/tmp/run1 --split=test --output=/tmp/test_gallery
 """
 
+from pipelines import _quiet  # noqa: F401  Before anything imports TensorFlow.
+
+# isort: split
+
 import sys
 
 from absl import app, flags
 
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.runs import collection
+from pipelines import flags as config_flags
 
 _MODEL_DIR = flags.DEFINE_string(
     "model_dir", None, "Directory written by cmgan-train.", required=True
@@ -103,7 +108,7 @@ def main(argv):
 
 def run():
     """Console-script entry point."""
-    app.run(main)
+    config_flags.run(main, "cmgan-embed")
 
 
 if __name__ == "__main__":

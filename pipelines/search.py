@@ -11,6 +11,10 @@ Examples:
         --queries=questions.txt --top_k=5 --backend=faiss
 """
 
+from pipelines import _quiet  # noqa: F401  Before anything imports TensorFlow.
+
+# isort: split
+
 import sys
 
 from absl import app, flags
@@ -18,6 +22,7 @@ from absl import app, flags
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.retrieval import ann
 from cmgan_tf.runs import search
+from pipelines import flags as config_flags
 
 _MODEL_DIR = flags.DEFINE_string(
     "model_dir", None, "The run the gallery was embedded with.", required=True
@@ -82,7 +87,7 @@ def format_hits(queries, hits):
 
 def run():
     """Console-script entry point."""
-    app.run(main)
+    config_flags.run(main, "cmgan-search")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cmgan_tf.config import preset
 from cmgan_tf.data.dataset import CrossModalDataset
 from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
+from cmgan_tf.presets import preset
 from cmgan_tf.retrieval.search import rankings_agree
 from cmgan_tf.runs.trainer import train
 from cmgan_tf.serving.litert import TFLiteRetriever
