@@ -4,12 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cmgan_tf.data.collection import (
-    collection_from_split,
-    image_file_stream,
-    read_collection,
-)
+from cmgan_tf.data.collection import collection_from_split, read_collection
 from cmgan_tf.data.demo import generate_shapes_split
+from cmgan_tf.data.image_stream import image_file_stream
 from cmgan_tf.errors import InvalidInputError
 
 

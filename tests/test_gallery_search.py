@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cmgan_tf.data.collection import decode_image
 from cmgan_tf.data.demo import generate_shapes_split
+from cmgan_tf.data.image_stream import decode_image
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.retrieval import ann
 from cmgan_tf.retrieval.gallery_dir import GalleryDirectory

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cmgan_tf.data.collection import decode_image
+from cmgan_tf.data.image_stream import decode_image
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.retrieval.gallery_dir import GalleryDirectory
 from cmgan_tf.retrieval.search import rankings_agree

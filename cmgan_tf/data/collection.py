@@ -5,9 +5,8 @@ A collection has no labels. Its items come from:
 - images: one image file, a folder (searched recursively for PNG, JPEG, GIF
   and BMP files; an item's id is its path relative to the folder), a list
   file (one image path per line, relative to the list file; the id is the
-  path as written),
-  or a feature file (`.npy` of `(n, dim)` rows, or `.npz` with `features`
-  and optionally `ids`);
+  path as written), or a feature file (`.npy` of `(n, dim)` rows, or `.npz`
+  with `features` and optionally `ids`);
 - captions: a text file (one caption per line; the id is the line number),
   a `.tsv` file (`id<TAB>caption` per line), or a feature file as above;
 - a split of a dataset the project loads (the id is `<split>/<row>`).
@@ -19,43 +18,23 @@ with the images by id; a plain caption file or a feature file pairs by order
 Problems with single items (a missing image, an empty or non-UTF-8 caption
 line, a non-finite feature row, a duplicate id) are collected as `BadItem`s
 naming the file and line, so that the caller can fail with all of them or
-skip them; a damaged image is only found when it is decoded, in the stream.
+skip them (the readers are in `collection_files`); a damaged image is only
+found when it is decoded, in the stream (`image_stream`).
 """
 
 import dataclasses
-import pathlib
 
 import numpy as np
-import tensorflow as tf
 
+from cmgan_tf.data.collection_files import (
+    FEATURE_SUFFIXES,
+    BadItem,
+    check_path,
+    read_caption_source,
+    read_feature_file,
+    read_image_source,
+)
 from cmgan_tf.errors import InvalidInputError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
-FEATURE_SUFFIXES = (".npy", ".npz")
-
-
-@dataclasses.dataclass(frozen=True)
-class BadItem:
-    """An item that cannot be embedded.
-
-    Attributes:
-        where: The file and line (or row) it came from.
-        reason: What is wrong with it.
-    """
-
-    where: str
-    reason: str
-
-    def __str__(self):
-        return f"{self.where}: {self.reason}"
-
-
-def format_bad_items(bad, limit=20):
-    """Lists bad items one per line (indented), the first `limit` of them."""
-    lines = [str(item) for item in bad[:limit]]
-    if len(bad) > limit:
-        lines.append(f"... and {len(bad) - limit} more")
-    return "\n  ".join(lines)
 
 
 @dataclasses.dataclass
@@ -125,119 +104,6 @@ class Collection:
         )
 
 
-def _lines(path):
-    """Yields `(line_number, text or None)`; `None` for a non-UTF-8 line."""
-    with tf.io.gfile.GFile(str(path), "rb") as handle:
-        data = handle.read()
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    for number, raw in enumerate(lines, start=1):
-        try:
-            yield number, raw.rstrip(b"\r").decode("utf-8")
-        except UnicodeDecodeError:
-            yield number, None
-
-
-def _read_features(path, name):
-    """`(array, ids, where)` of a `.npy` or `.npz` feature file."""
-    try:
-        if path.suffix == ".npy":
-            # Memory-mapped: a feature file may be larger than memory.
-            array, ids = np.load(path, mmap_mode="r", allow_pickle=False), None
-        else:
-            with np.load(path, allow_pickle=False) as archive:
-                if "features" not in archive.files:
-                    raise InvalidInputError(
-                        f"--{name}={path} holds no `features` array. Found: "
-                        f"{sorted(archive.files)}."
-                    )
-                array = archive["features"]
-                ids = archive["ids"] if "ids" in archive.files else None
-    except (OSError, ValueError) as error:
-        raise InvalidInputError(f"Could not read --{name}={path}: {error}") from error
-    if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
-        raise InvalidInputError(
-            f"--{name}={path} must hold a numeric (n, dim) array. Received: "
-            f"shape {array.shape}, dtype {array.dtype}."
-        )
-    ids = [str(i) for i in (range(len(array)) if ids is None else ids.tolist())]
-    if len(ids) != len(array):
-        raise InvalidInputError(
-            f"--{name}={path}: `ids` has {len(ids)} entries for {len(array)} rows."
-        )
-    return array, ids, [f"{path}, row {row}" for row in range(len(array))]
-
-
-def _read_images(path):
-    """`(ids, where, files, bad)` of an image file, folder or list file."""
-    if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-        return [path.name], [str(path)], [str(path.absolute())], []
-    if path.is_dir():
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-        )
-        if not files:
-            raise InvalidInputError(
-                f"--images={path} holds no {', '.join(IMAGE_SUFFIXES)} files."
-            )
-        ids = [p.relative_to(path).as_posix() for p in files]
-        files = [str(p.absolute()) for p in files]
-        return ids, files, files, []
-    ids, where, files, bad = [], [], [], []
-    for number, text in _lines(path):
-        location = f"{path}, line {number}"
-        if text is None or not text.strip():
-            bad.append(
-                BadItem(
-                    location, "not a UTF-8 image path" if text is None else "empty line"
-                )
-            )
-            continue
-        file = path.parent / text.strip()
-        if not file.is_file():
-            bad.append(BadItem(location, f"image not found: tried {file}"))
-            continue
-        ids.append(text.strip())
-        where.append(location)
-        files.append(str(file.absolute()))
-    return ids, where, files, bad
-
-
-def _read_captions(path):
-    """`(ids, where, captions, bad)` of a caption text or `.tsv` file."""
-    tsv = path.suffix.lower() == ".tsv"
-    ids, where, captions, bad = [], [], [], []
-    for number, text in _lines(path):
-        location = f"{path}, line {number}"
-        if text is None:
-            bad.append(BadItem(location, "not valid UTF-8"))
-            continue
-        item_id, caption = (
-            text.split("\t", 1) if tsv and "\t" in text else (str(number), text)
-        )
-        if tsv and "\t" not in text:
-            bad.append(BadItem(location, "expected `id<TAB>caption`"))
-        elif not item_id.strip() or not caption.strip():
-            bad.append(
-                BadItem(location, "empty id" if caption.strip() else "empty caption")
-            )
-        else:
-            ids.append(item_id.strip())
-            where.append(location)
-            captions.append(caption.strip())
-    return ids, where, captions, bad
-
-
-def _check_path(path, name):
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise InvalidInputError(f"--{name}={path} does not exist.")
-    return path
-
-
 def _without_duplicates(ids, where, bad):
     """Rows to keep: the first of every id; the others are bad items."""
     seen, keep = {}, []
@@ -275,21 +141,21 @@ def read_collection(images=None, captions=None):
         raise InvalidInputError("Give --images, --captions or both.")
     parts = {}
     if images is not None:
-        path = _check_path(images, "images")
+        path = check_path(images, "images")
         if path.suffix.lower() in FEATURE_SUFFIXES:
-            array, ids, where = _read_features(path, "images")
+            array, ids, where = read_feature_file(path, "images")
             parts["image"] = (ids, where, {"image_array": array}, [], "order")
         else:
-            ids, where, files, bad = _read_images(path)
+            ids, where, files, bad = read_image_source(path)
             pairing = "order" if not path.is_dir() else "sorted"
             parts["image"] = (ids, where, {"image_files": files}, bad, pairing)
     if captions is not None:
-        path = _check_path(captions, "captions")
+        path = check_path(captions, "captions")
         if path.suffix.lower() in FEATURE_SUFFIXES:
-            array, ids, where = _read_features(path, "captions")
+            array, ids, where = read_feature_file(path, "captions")
             parts["text"] = (ids, where, {"text_array": array}, [], "order")
         else:
-            ids, where, texts, bad = _read_captions(path)
+            ids, where, texts, bad = read_caption_source(path)
             pairing = "id" if path.suffix.lower() == ".tsv" else "order"
             parts["text"] = (ids, where, {"captions": texts}, bad, pairing)
     if len(parts) == 1:
@@ -357,49 +223,3 @@ def collection_from_split(split, split_name):
         captions=list(split.texts) if raw_texts else None,
         text_array=None if raw_texts else np.asarray(split.texts),
     )
-
-
-def decode_image(contents, image_shape):
-    """Decodes one encoded image and resizes it to `image_shape`.
-
-    What `cmgan-embed` does to an image file and the serving signatures to
-    the bytes of a request, so that both see the same pixels.
-
-    Args:
-        contents: Scalar string tensor: a PNG, JPEG, GIF or BMP file's bytes.
-        image_shape: `(height, width)`.
-
-    Returns:
-        `(height, width, 3)` uint8 tensor, resized with antialiasing as the
-        image-folder loader does; GIFs give their first frame.
-    """
-    image = tf.io.decode_image(contents, channels=3, expand_animations=False)
-    resized = tf.image.resize(image, image_shape, antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
-
-
-def image_file_stream(files, image_shape, batch_size):
-    """A `tf.data` stream of `(rows, images)` batches decoded from files.
-
-    Files are read and decoded as the stream is consumed, a few batches
-    ahead, never all at once. A file that does not decode is left out of the
-    stream: its row is missing from `rows`, which is how the caller finds it.
-
-    Args:
-        files: List of image paths.
-        image_shape: `(height, width)` to resize to.
-        batch_size: Items per batch.
-
-    Returns:
-        `tf.data.Dataset` of `(rows, images)`: `(batch,)` int64 and
-        `(batch, height, width, 3)` uint8.
-    """
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (tf.range(len(files), dtype=tf.int64), tf.constant(files, tf.string))
-    )
-    dataset = dataset.map(
-        lambda row, path: (row, decode_image(tf.io.read_file(path), image_shape)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
-    return dataset.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)

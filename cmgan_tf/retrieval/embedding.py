@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cmgan_tf.data.collection import BadItem, image_file_stream
+from cmgan_tf.data.collection_files import BadItem
+from cmgan_tf.data.image_stream import image_file_stream
 from cmgan_tf.errors import InvalidInputError
 
 

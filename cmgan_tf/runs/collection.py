@@ -8,12 +8,8 @@ from absl import logging
 
 from cmgan_tf import file_io
 from cmgan_tf.checks import check_choice, check_positive_int
-from cmgan_tf.data.collection import (
-    BadItem,
-    collection_from_split,
-    format_bad_items,
-    read_collection,
-)
+from cmgan_tf.data.collection import collection_from_split, read_collection
+from cmgan_tf.data.collection_files import BadItem, format_bad_items
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.retrieval import ann
 from cmgan_tf.retrieval.embedding import embed_modality

@@ -3,7 +3,8 @@
 import numpy as np
 
 from cmgan_tf.checks import check_choice, check_positive_int
-from cmgan_tf.data.collection import Collection, format_bad_items, read_collection
+from cmgan_tf.data.collection import Collection, read_collection
+from cmgan_tf.data.collection_files import format_bad_items
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.retrieval import ann
 from cmgan_tf.retrieval.embedding import embed_modality

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from cmgan_tf import file_io
 from cmgan_tf.checks import check_positive_int
-from cmgan_tf.data.collection import decode_image
+from cmgan_tf.data.image_stream import decode_image
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.autoencoder import MODALITIES
 from cmgan_tf.serving.gallery import OTHER_MODALITY
