@@ -215,6 +215,7 @@ def test_ivf_index_recall_against_exact_search():
     assert ann.recall_at_k(index, vectors, vectors[:200]) == 1.0
 
 
+@pytest.mark.slow
 def test_command_lines_print_hits_and_one_line_errors(raw_training, tmp_path):
     model_dir = raw_training[0]
     photos, captions, split = write_collection(tmp_path, 4)

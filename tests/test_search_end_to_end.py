@@ -117,6 +117,7 @@ def _hits(stdout):
     return hits
 
 
+@pytest.mark.slow
 def test_embed_search_serve_and_device_answer_alike(
     shapes_run, unlabelled_folder, tmp_path
 ):

@@ -34,7 +34,14 @@ class BadItem:
 
 
 def format_bad_items(bad, limit=20):
-    """Lists bad items one per line (indented), the first `limit` of them."""
+    """Lists bad items one per line (indented), the first `limit` of them.
+
+    Example:
+    >>> print(format_bad_items([BadItem("c.txt, line 2", "empty caption")] * 3, 2))
+    c.txt, line 2: empty caption
+      c.txt, line 2: empty caption
+      ... and 1 more
+    """
     lines = [str(item) for item in bad[:limit]]
     if len(bad) > limit:
         lines.append(f"... and {len(bad) - limit} more")

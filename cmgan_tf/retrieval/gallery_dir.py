@@ -47,6 +47,10 @@ def config_fingerprint(config_json):
 
     Returns:
         The first 16 hex digits of the text's SHA-256.
+
+    Example:
+    >>> config_fingerprint('{"training": {"seed": 0}}')
+    '5e7dabcf39a5580c'
     """
     return hashlib.sha256(config_json.encode("utf-8")).hexdigest()[:16]
 
