@@ -1,5 +1,6 @@
 """Serving a gallery directory: string ids, image bytes, warm-up, TFLite retrieve."""
 
+import base64
 import json
 import shutil
 import zipfile
@@ -14,7 +15,7 @@ from cmgan_tf.retrieval.gallery_dir import GalleryDirectory
 from cmgan_tf.retrieval.search import rankings_agree
 from cmgan_tf.runs import collection, search
 from cmgan_tf.runs.export import export_serving_model, export_tflite_model
-from cmgan_tf.serving import tflite_retrieval
+from cmgan_tf.serving import client, tflite_retrieval
 from cmgan_tf.serving.litert import TFLiteRetriever
 from cmgan_tf.serving.tokenizer import CaptionTokenizer
 from cmgan_tf.serving.warmup import WARMUP_FILE, read_warmup_requests
@@ -179,3 +180,28 @@ def test_a_split_gallery_exports_with_string_ids_in_parity(feature_run, tmp_path
     assert exported["parity"]["retrieve_with_text_agreement"] == 1.0
     assert exported["parity"]["retrieve_with_image_agreement"] == 1.0
     assert result["count"] == len(GalleryDirectory(gallery).ids)
+
+
+def test_client_sends_image_bytes_as_base64_and_reads_string_ids(served):
+    gallery, _, version, _ = served
+    signatures = client.load_signatures(version)
+    path = GalleryDirectory(gallery).items[0]["path"]
+    contents = tf.io.read_file(path).numpy()
+    inputs = {"image_bytes": [contents]}
+    body = client.rest_predict_body(signatures, "retrieve_with_image_bytes", inputs)
+    (encoded,) = body["inputs"]["image_bytes"]
+    assert base64.b64decode(encoded["b64"]) == contents
+    json.dumps(body)  # What urllib sends.
+    request = client.grpc_predict_request(
+        signatures, "cmgan", "retrieve_with_image_bytes", inputs
+    )
+    # Served in-process as TF Serving would: the request's tensor, decoded.
+    model = tf.saved_model.load(version)
+    answer = model.signatures["retrieve_with_image_bytes"](
+        image_bytes=tf.constant(tf.make_ndarray(request.inputs["image_bytes"]))
+    )
+    assert answer["ids"].numpy()[0, 0].decode() in GalleryDirectory(gallery).ids
+    with pytest.raises(InvalidInputError, match="encoded images as bytes"):
+        client.rest_predict_body(
+            signatures, "retrieve_with_image_bytes", {"image_bytes": ["a.png"]}
+        )
