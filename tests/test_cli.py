@@ -189,8 +189,13 @@ def test_train_refuses_to_overwrite_a_finished_run(trained_run):
         ),
         (
             "export.export",
-            ["--model_dir={tmp}", "--export_dir={tmp}/r", "--gallery_file=g.npz"],
-            "not both",
+            [
+                "--model_dir={tmp}",
+                "--export_dir={tmp}/r",
+                "--gallery=test",
+                "--gallery_file=g.npz",
+            ],
+            "Give one of --gallery, --gallery_file and --gallery_dir",
         ),
         ("train", ["--dataset=imagenet", "--model_dir={tmp}/r"], "Unknown dataset"),
         ("train", ["--batch_size=0", "--model_dir={tmp}/r"], "batch_size"),
