@@ -84,6 +84,8 @@ def test_console_scripts_are_installed():
     assert scripts["cmgan-train"] == "pipelines.train:run"
     assert scripts["cmgan-evaluate"] == "pipelines.evaluate:run"
     assert scripts["cmgan-export"] == "export.export:run"
+    assert scripts["cmgan-embed"] == "pipelines.embed:run"
+    assert scripts["cmgan-search"] == "pipelines.search:run"
 
 
 @pytest.mark.slow
