@@ -9,7 +9,8 @@ setuptools.setup(
         "CM-GANs (cross-modal generative adversarial networks) for image-text "
         "retrieval in TensorFlow/Keras"
     ),
-    python_requires=">=3.11,<3.12",
+    # TensorFlow 2.21 has wheels for 3.10 to 3.13, Keras 3.15 needs 3.11.
+    python_requires=">=3.11,<3.14",
     packages=setuptools.find_packages(include=["cmgan_tf*", "pipelines*", "export*"]),
     package_data={"cmgan_tf.data": ["resources/*/*.mat", "resources/*/*.md"]},
     install_requires=[
@@ -27,20 +28,31 @@ setuptools.setup(
         "absl-py>=2.1",
         # The evaluation's figures and retrieval grids (Agg canvas, headless).
         "matplotlib>=3.8",
+        # --config_file in YAML.
+        "pyyaml>=6",
         # The LiteRT runtime of the TFLite encoders (tf.lite.Interpreter is
         # deprecated).
         "ai-edge-litert>=2.3,<3",
+        # TF Serving's protos, for the warm-up requests every SavedModel
+        # export writes (also the "serving" extra, for the gRPC client).
+        "tensorflow-serving-api==2.21.*",
     ],
     extras_require={
+        # NVIDIA GPUs on Linux: TensorFlow with the CUDA and cuDNN libraries
+        # it was built against, as pip packages.
+        "and-cuda": ["tensorflow[and-cuda]==2.21.*"],
         # The gRPC client of cmgan_tf.serving.client.
         "serving": ["tensorflow-serving-api==2.21.*"],
         # The CCA and semantic-matching baselines of pipelines/benchmark.py.
         "benchmark": ["scikit-learn>=1.5"],
+        # The approximate index of cmgan-embed --ann / cmgan-search --backend=faiss.
+        "ann": ["faiss-cpu>=1.9"],
         "test": [
             "pytest>=8",
             "ruff>=0.6",
             "tensorflow-serving-api==2.21.*",
             "scikit-learn>=1.5",
+            "faiss-cpu>=1.9",
         ],
     },
     entry_points={
@@ -48,6 +60,8 @@ setuptools.setup(
             "cmgan-train=pipelines.train:run",
             "cmgan-evaluate=pipelines.evaluate:run",
             "cmgan-export=export.export:run",
+            "cmgan-embed=pipelines.embed:run",
+            "cmgan-search=pipelines.search:run",
         ]
     },
 )

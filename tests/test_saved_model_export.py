@@ -28,8 +28,12 @@ inputs = np.load(sys.argv[2], allow_pickle=True)
 outputs = {}
 for name in model.signatures:
     signature = model.signatures[name]
-    key = "images" if "images" in signature.structured_input_signature[1] else "texts"
-    for output, value in signature(**{key: tf.constant(inputs[key])}).items():
+    (key,) = signature.structured_input_signature[1]
+    if key == "image_bytes":
+        batch = [tf.io.encode_png(image).numpy() for image in inputs["images"]]
+    else:
+        batch = inputs[key]
+    for output, value in signature(**{key: tf.constant(batch)}).items():
         outputs[f"{name}/{output}"] = value.numpy()
 np.savez(sys.argv[3], **outputs)
 """
@@ -89,9 +93,7 @@ def test_feature_model_signatures_match_keras_in_a_fresh_process(feature_run, tm
     _, encoder = feature_run
     test = load_dataset("wikipedia_classic").test
     galleries = _galleries(encoder, test)
-    path = _write_version(
-        encoder, tmp_path / "serving", galleries=galleries, top_k=5
-    )
+    path = _write_version(encoder, tmp_path / "serving", galleries=galleries, top_k=5)
     outputs = _run_in_fresh_process(path, test.images[:40], test.texts[:40], tmp_path)
     assert outputs["retrieve_with_image/ids"].shape == (40, 5)
     assert outputs["retrieve_with_image/ids"].dtype == np.int64
@@ -101,9 +103,7 @@ def test_feature_model_signatures_match_keras_in_a_fresh_process(feature_run, tm
 def test_raw_model_signatures_take_strings_and_uint8_images(raw_run, tmp_path):
     encoder, test = raw_run
     galleries = _galleries(encoder, test)
-    path = _write_version(
-        encoder, tmp_path / "serving", galleries=galleries, top_k=5
-    )
+    path = _write_version(encoder, tmp_path / "serving", galleries=galleries, top_k=5)
     signatures = client.load_signatures(path)
     assert signatures["encode_text"]["inputs"] == {
         "texts": {"dtype": "string", "shape": [None]}
@@ -113,15 +113,21 @@ def test_raw_model_signatures_take_strings_and_uint8_images(raw_run, tmp_path):
     }
     outputs = _run_in_fresh_process(path, test.images[:20], test.texts[:20], tmp_path)
     _check_against_keras(outputs, encoder, galleries, test.images[:20], test.texts[:20])
+    # The same images as PNG bytes, decoded in the graph (lossless, same size).
+    for name in ("encode_image_bytes/embeddings", "retrieve_with_image_bytes/scores"):
+        np.testing.assert_allclose(
+            outputs[name], outputs[name.replace("_bytes", "")], atol=1e-6
+        )
+    np.testing.assert_array_equal(
+        outputs["retrieve_with_image_bytes/ids"], outputs["retrieve_with_image/ids"]
+    )
 
 
 def test_serving_layout_config_and_models_config(feature_run, tmp_path):
     model_dir, encoder = feature_run
     config = ExperimentConfig.from_json((model_dir / "config.json").read_text())
     export_dir = tmp_path / "serving"
-    first = _write_version(
-        encoder, export_dir, model_name="wiki", config=config
-    )
+    first = _write_version(encoder, export_dir, model_name="wiki", config=config)
     second = _write_version(encoder, export_dir, model_name="wiki")
     repository.write_serving_version(encoder, export_dir, model_name="other")
     assert (first.name, second.name) == ("1", "2")
@@ -183,9 +189,7 @@ def test_a_failed_export_leaves_nothing_on_disk(feature_run, tmp_path, monkeypat
     path = _write_version(encoder, export_dir, version=1)
     monkeypatch.setattr(repository, "export_saved_model", fail_half_way)
     with pytest.raises(OSError):
-        repository.write_serving_version(
-            encoder, export_dir, version=1, overwrite=True
-        )
+        repository.write_serving_version(encoder, export_dir, version=1, overwrite=True)
     assert (path / "saved_model.pb").stat().st_size > 100
     assert sorted(os.listdir(export_dir / "cmgan")) == ["1"]
 
@@ -241,9 +245,7 @@ def test_gallery_file_ids_are_what_retrieval_returns(feature_run, tmp_path):
     np.savez(tmp_path / "g.npz", text_embeddings=embeddings, text_ids=ids)
     galleries = galleries_lib.load_gallery_file(tmp_path / "g.npz")
     assert set(galleries) == {"text"}
-    path = _write_version(
-        encoder, tmp_path / "s", galleries=galleries, top_k=3
-    )
+    path = _write_version(encoder, tmp_path / "s", galleries=galleries, top_k=3)
     model = tf.saved_model.load(str(path))
     assert "retrieve_with_text" not in model.signatures
     images = load_dataset("wikipedia_classic").test.images[:4]
@@ -392,13 +394,13 @@ def test_rest_url_and_error_answers():
 
 def test_export_run_with_parity_check(feature_run, tmp_path):
     model_dir, _ = feature_run
-    result = export_serving_model(
-        model_dir, tmp_path, top_k=5, check_parity=True
-    )
+    result = export_serving_model(model_dir, tmp_path, top_k=5, check_parity=True)
     parity = result["parity"]
     assert parity["encode_image_max_abs_diff"] < 1e-5
     assert parity["encode_text_max_abs_diff"] < 1e-5
     assert parity["retrieve_with_image_agreement"] == 1.0
     assert parity["retrieve_with_text_agreement"] == 1.0
-    with pytest.raises(InvalidInputError, match="not both"):
-        export_serving_model(model_dir, tmp_path, gallery_file="g.npz")
+    with pytest.raises(InvalidInputError, match="Give one of --gallery, --gallery_f"):
+        export_serving_model(
+            model_dir, tmp_path, gallery_split="test", gallery_file="g.npz"
+        )
