@@ -22,7 +22,11 @@ setuptools.setup(
         "importlib_resources>=6",
         "numpy>=1.26",
         "scipy>=1.11",
+        # MATLAB v7.3 .mat files and the SDML / MRL .h5py files are HDF5.
+        "h5py>=3.10",
         "absl-py>=2.1",
+        # The evaluation's figures and retrieval grids (Agg canvas, headless).
+        "matplotlib>=3.8",
         # The LiteRT runtime of the TFLite encoders (tf.lite.Interpreter is
         # deprecated).
         "ai-edge-litert>=2.3,<3",

@@ -85,7 +85,9 @@ class DataConfig:
             `None` is TFDS's default (`~/tensorflow_datasets`).
         validation_fraction: Share of the training pairs held out, stratified
             by class, to choose the epoch and hyper-parameters. The test split
-            is never used for choosing anything.
+            is never used for choosing anything. Not used for datasets whose
+            files have their own validation split (`sdml_h5`, `mrl_mat`
+            files with `valid_` / `val_` keys), which is used instead.
         image_transform: Applied to image features before standardisation:
             `"none"` or `"sqrt"` (signed square root, the Hellinger map that
             suits bag-of-visual-words histograms).

@@ -2,10 +2,12 @@ r"""Scores a trained CM-GAN on its dataset's test split.
 
 Prints the MAP table, next to the MAP of random rankings (the chance level),
 and writes the scores as JSON to `evaluation.json` in
---model_dir.
+--model_dir. With --plots (the default) it also writes figures, retrieval
+grids and their JSON to `evaluation/`, and the embedding projector's run to
+`logs/projector`.
 
 Example:
-    cmgan-evaluate --model_dir=/tmp/run1
+    cmgan-evaluate --model_dir=/tmp/run1 --queries=3,17,42
 """
 
 import sys
@@ -29,6 +31,20 @@ _EXCLUDE_QUERY = flags.DEFINE_bool(
     "--noexclude_query_from_gallery is the authors' protocol.",
 )
 
+_PLOTS = flags.DEFINE_bool(
+    "plots",
+    True,
+    "Write precision-recall, precision@k, per-class AP and training-history "
+    "figures, retrieval grids and their JSON to <model_dir>/evaluation, and "
+    "the TensorBoard projector run to <model_dir>/logs/projector.",
+)
+_QUERIES = flags.DEFINE_list(
+    "queries",
+    None,
+    "Comma-separated test pair ids that the retrieval grid shows, e.g. "
+    "3,17,42; by default 6 ids drawn with a fixed seed.",
+)
+
 
 def main(argv):
     """Runs the command; `argv` holds what absl did not parse as flags."""
@@ -39,6 +55,8 @@ def main(argv):
             _MODEL_DIR.value,
             data_dir=_DATA_DIR.value,
             exclude_query_from_gallery=_EXCLUDE_QUERY.value,
+            plots=_PLOTS.value,
+            queries=_QUERIES.value,
         )
     except InvalidInputError as error:
         sys.exit(f"cmgan-evaluate: error: {error}")

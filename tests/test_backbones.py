@@ -80,6 +80,7 @@ def test_too_small_images_for_a_backbone():
         ApplicationImageTrunk("vgg19", 16)
 
 
+@pytest.mark.slow
 def test_training_on_a_backbone_exports_an_encoder_of_pixels(
     mobilenet_weights, tmp_path
 ):

@@ -70,6 +70,19 @@ def test_common_layers_are_one_set_of_variables(paired_split):
     assert not np.allclose(text_before, text_after)
 
 
+def test_original_dims_are_the_trunks_output_widths(paired_split):
+    generator = build_cmgan(SMOKE, paired_split, multi_label=False).generator
+    outputs = generator(
+        {"image": paired_split.images[:2], "text": paired_split.texts[:2]}
+    )
+    for modality in ("image", "text"):
+        width = generator.original_dim(modality)
+        assert outputs[f"{modality}_original"].shape == (2, width)
+        assert outputs[f"{modality}_reconstruction"].shape == (2, width)
+    with pytest.raises(InvalidInputError, match="Received: modality='audio'"):
+        generator.original_dim("audio")
+
+
 def test_unshared_common_layers_are_equal_copies(paired_split):
     config = SMOKE.replace(model={"share_common_layers": False})
     generator = build_cmgan(config, paired_split, multi_label=False).generator

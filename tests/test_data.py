@@ -429,10 +429,13 @@ def test_registry_names():
     assert dataset_names() == (
         "dscmr_mat",
         "image_captions",
+        "mrl_mat",
         "npz",
+        "sdml_h5",
         "shapes",
         "tfds",
         "wikipedia_classic",
+        "xmedia_mat",
     )
     assert set(DATASETS) == set(dataset_names())
 

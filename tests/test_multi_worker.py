@@ -116,6 +116,7 @@ def multi_worker_run(tmp_path_factory):
     return model_dir, root, logs
 
 
+@pytest.mark.slow
 def test_workers_end_with_identical_generator_weights(multi_worker_run):
     _, _, logs = multi_worker_run
     fingerprints = [
@@ -134,6 +135,7 @@ def test_workers_end_with_identical_generator_weights(multi_worker_run):
     assert validation[0] == validation[1]
 
 
+@pytest.mark.slow
 def test_only_the_chief_writes_and_training_progressed(multi_worker_run):
     model_dir, root, _ = multi_worker_run
     assert {

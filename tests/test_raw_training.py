@@ -23,6 +23,7 @@ def small_shapes():
     return dataset
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["default", "mirrored"])
 def test_raw_pairs_train_and_export_an_encoder_of_strings_and_pixels(
     small_shapes, tmp_path, strategy

@@ -17,8 +17,8 @@ from cmgan_tf.errors import InvalidInputError, TrainingDivergedError
 from cmgan_tf.runs.model_dir import ENCODER_FILE
 from cmgan_tf.runs.trainer import train
 from cmgan_tf.training import checkpointing
-from cmgan_tf.training.cmgan import _clip_across_replicas
 from cmgan_tf.training.distribution import make_strategy
+from cmgan_tf.training.keras_compat import clip_across_replicas
 
 # Averaging, dropout and five generator steps: every kind of state that a
 # resumed run must restore to continue exactly.
@@ -49,6 +49,7 @@ def _completed_epochs(model_dir):
     return int(text.split('"ckpt-', 1)[1].split('"', 1)[0])
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_training_resumes_to_the_same_result(tmp_path):
     reference = tmp_path / "uninterrupted"
     result = subprocess.run(
@@ -88,6 +89,7 @@ def test_a_run_killed_mid_training_resumes_to_the_same_result(tmp_path):
     assert not leftovers
 
 
+@pytest.mark.slow
 def test_resuming_under_another_configuration_is_refused(tmp_path):
     config = preset("smoke").replace(
         data={"dataset": "wikipedia_classic"},
@@ -116,6 +118,7 @@ def test_a_nan_loss_stops_training_naming_the_term_and_step(tmp_path):
     assert not (tmp_path / ENCODER_FILE).exists()
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics(tmp_path):
     def run(name):
         config = preset("smoke").replace(
@@ -179,7 +182,7 @@ def test_clipping_bounds_the_batch_gradient_under_two_replicas():
     def share():
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         gradient = tf.constant([3.0, 4.0]) * tf.cast(replica + 1, tf.float32)
-        return _clip_across_replicas([gradient], 1.5)[0]
+        return clip_across_replicas([gradient], 1.5)[0]
 
     # The batch's gradient is [3, 4] + [6, 8] = [9, 12], of norm 15; clipped
     # to 1.5 it is [0.9, 1.2], and each replica passes half of it.

@@ -1,7 +1,5 @@
 """Retrieval metrics against a brute-force reference and hand-computed values."""
 
-import math
-
 import numpy as np
 import pytest
 
@@ -12,85 +10,7 @@ from cmgan_tf.retrieval import (
     precision_at_k,
 )
 from cmgan_tf.retrieval.evaluation import format_map_table, random_ranking_scores
-
-# ---------------------------------------------------------------------------
-# Brute-force reference: one Python loop per query, an explicit sort with the
-# documented tie rule (lower gallery index first) and an explicit AP sum.
-# ---------------------------------------------------------------------------
-
-
-def _label_set(label):
-    label = np.asarray(label)
-    if label.ndim == 0:
-        return {int(label)}
-    return {j for j, value in enumerate(label) if value}
-
-
-def _cosine(a, b):
-    norm_a = math.sqrt(sum(float(x) * float(x) for x in a))
-    norm_b = math.sqrt(sum(float(x) * float(x) for x in b))
-    if norm_a == 0 or norm_b == 0:
-        return 0.0
-    return sum(float(x) * float(y) for x, y in zip(a, b, strict=True)) / (
-        norm_a * norm_b
-    )
-
-
-def _ranked_relevance(query, gallery, query_labels, gallery_labels, excluded=None):
-    lists = []
-    for i, q in enumerate(query):
-        candidates = [
-            j for j in range(len(gallery)) if excluded is None or j != excluded[i]
-        ]
-        candidates.sort(key=lambda j, q=q: (-_cosine(q, gallery[j]), j))
-        wanted = _label_set(query_labels[i])
-        lists.append([bool(wanted & _label_set(gallery_labels[j])) for j in candidates])
-    return lists
-
-
-def reference_map(query, gallery, query_labels, gallery_labels, k=None, excluded=None):
-    aps = []
-    for relevance in _ranked_relevance(
-        query, gallery, query_labels, gallery_labels, excluded
-    ):
-        top = relevance if k is None else relevance[:k]
-        hits, total = 0, 0.0
-        for rank, relevant in enumerate(top, start=1):
-            if relevant:
-                hits += 1
-                total += hits / rank
-        aps.append(total / hits if hits else 0.0)
-    return sum(aps) / len(aps)
-
-
-def reference_precision(query, gallery, query_labels, gallery_labels, k, excluded=None):
-    lists = _ranked_relevance(query, gallery, query_labels, gallery_labels, excluded)
-    return sum(sum(relevance[:k]) / k for relevance in lists) / len(lists)
-
-
-def _random_case(seed, *, num_queries, num_gallery, label_form, embedding_kind):
-    """Random embeddings and labels; integer embeddings make many exact ties."""
-    rng = np.random.default_rng(seed)
-    num_classes, dim = 4, 3
-    if embedding_kind == "integer":
-        # Values in {-1, 0, 1} over 3 dims: many parallel, duplicated and zero
-        # vectors, so equal similarities are common.
-        query = rng.integers(-1, 2, size=(num_queries, dim)).astype(np.float64)
-        gallery = rng.integers(-1, 2, size=(num_gallery, dim)).astype(np.float64)
-    else:
-        query = rng.normal(size=(num_queries, dim))
-        gallery = rng.normal(size=(num_gallery, dim))
-        # Duplicated gallery rows still give exact ties between those rows.
-        gallery[1::3] = gallery[0:-1:3][: len(gallery[1::3])]
-    if label_form == "ids":
-        query_labels = rng.integers(0, num_classes, size=num_queries)
-        gallery_labels = rng.integers(0, num_classes, size=num_gallery)
-    else:
-        # Sparse multi-hot: some rows share nothing, some have no label at all.
-        query_labels = (rng.random((num_queries, num_classes)) < 0.3).astype(np.int32)
-        gallery_labels = (rng.random((num_gallery, num_classes)) < 0.3).astype(np.int32)
-    return query, gallery, query_labels, gallery_labels
-
+from tests.retrieval_reference import random_case, reference_map, reference_precision
 
 CASES = [
     pytest.param(seed, form, kind, id=f"{seed}-{form}-{kind}")
@@ -103,7 +23,7 @@ CASES = [
 @pytest.mark.parametrize("seed,label_form,embedding_kind", CASES)
 @pytest.mark.parametrize("k", [None, 1, 5, 40])
 def test_map_matches_brute_force(seed, label_form, embedding_kind, k):
-    query, gallery, query_labels, gallery_labels = _random_case(
+    query, gallery, query_labels, gallery_labels = random_case(
         seed,
         num_queries=9,
         num_gallery=17,
@@ -120,7 +40,7 @@ def test_map_matches_brute_force(seed, label_form, embedding_kind, k):
 @pytest.mark.parametrize("seed,label_form,embedding_kind", CASES)
 @pytest.mark.parametrize("k", [None, 3])
 def test_map_exclude_self_matches_brute_force(seed, label_form, embedding_kind, k):
-    embeddings, _, labels, _ = _random_case(
+    embeddings, _, labels, _ = random_case(
         seed,
         num_queries=12,
         num_gallery=3,
@@ -139,7 +59,7 @@ def test_map_exclude_self_matches_brute_force(seed, label_form, embedding_kind, 
 @pytest.mark.parametrize("seed,label_form,embedding_kind", CASES)
 @pytest.mark.parametrize("exclude_self", [False, True])
 def test_precision_matches_brute_force(seed, label_form, embedding_kind, exclude_self):
-    embeddings, gallery, labels, gallery_labels = _random_case(
+    embeddings, gallery, labels, gallery_labels = random_case(
         seed,
         num_queries=10,
         num_gallery=10,
@@ -167,7 +87,7 @@ def test_precision_matches_brute_force(seed, label_form, embedding_kind, exclude
 
 @pytest.mark.parametrize("label_form", ["ids", "multi_hot"])
 def test_blocked_result_equals_unblocked(label_form):
-    query, gallery, query_labels, gallery_labels = _random_case(
+    query, gallery, query_labels, gallery_labels = random_case(
         3,
         num_queries=23,
         num_gallery=31,
@@ -282,7 +202,7 @@ def test_zero_vectors_have_similarity_zero_not_nan():
 
 
 def test_label_forms_give_the_same_result():
-    query, gallery, query_ids, gallery_ids = _random_case(
+    query, gallery, query_ids, gallery_ids = random_case(
         4, num_queries=8, num_gallery=15, label_form="ids", embedding_kind="normal"
     )
     from_ids = mean_average_precision(query, gallery, query_ids, gallery_ids)
@@ -357,7 +277,7 @@ def test_all_modality_retrieval_by_hand():
 @pytest.mark.parametrize("label_form", ["ids", "multi_hot"])
 @pytest.mark.parametrize("exclude", [True, False])
 def test_cross_modal_scores_match_brute_force(label_form, exclude):
-    images, texts, labels, _ = _random_case(
+    images, texts, labels, _ = random_case(
         6,
         num_queries=11,
         num_gallery=11,

@@ -84,6 +84,7 @@ def _check_against_keras(outputs, encoder, galleries, images, texts):
     )
 
 
+@pytest.mark.slow
 def test_feature_model_signatures_match_keras_in_a_fresh_process(feature_run, tmp_path):
     _, encoder = feature_run
     test = load_dataset("wikipedia_classic").test

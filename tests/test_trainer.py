@@ -64,6 +64,7 @@ def test_an_unwritable_model_dir_is_one_clear_error_and_nothing_is_trained(tmp_p
         train(config, dataset=_dataset())
 
 
+@pytest.mark.slow
 def test_a_model_dir_on_another_file_system_trains_evaluates_and_resumes():
     model_dir = f"ram://runs-{uuid.uuid4().hex}/run"
     dataset = _dataset()

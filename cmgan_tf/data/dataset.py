@@ -435,6 +435,10 @@ class CrossModalDataset:
             False, every pair in both splits must have exactly one label.
         class_names: Optional tuple of `num_classes` str, in label-column
             order. A list is accepted and stored as a tuple. Defaults to None.
+        validation: Optional split of the same kind and dimensions as `train`,
+            for files that come with their own validation pairs; training
+            then chooses its epoch on it instead of carving validation pairs
+            out of `train`. Defaults to None.
 
     Raises:
         InvalidInputError: If a field has the wrong type, the splits disagree
@@ -453,39 +457,42 @@ class CrossModalDataset:
     test: PairedSplit
     multi_label: bool
     class_names: tuple[str, ...] | None = None
+    validation: PairedSplit | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise InvalidInputError(
                 f"`name` must be a non-empty str. Received: name={self.name!r}"
             )
-        for field in ("train", "test"):
+        for field in self._split_fields():
             value = getattr(self, field)
             if not isinstance(value, PairedSplit | ImageCaptionSplit):
                 raise InvalidInputError(
                     f"`{field}` must be a PairedSplit or an ImageCaptionSplit. "
                     f"Received type {type(value).__name__}."
                 )
-        if type(self.train) is not type(self.test):
-            raise InvalidInputError(
-                "`train` and `test` must be splits of one kind. Received "
-                f"{type(self.train).__name__} and {type(self.test).__name__}."
-            )
+            if type(value) is not type(self.train):
+                raise InvalidInputError(
+                    f"`train` and `{field}` must be splits of one kind. Received "
+                    f"{type(self.train).__name__} and {type(value).__name__}."
+                )
         if not isinstance(self.multi_label, bool | np.bool_):
             raise InvalidInputError(
                 "`multi_label` must be a bool. Received: "
                 f"multi_label={self.multi_label!r}"
             )
         object.__setattr__(self, "multi_label", bool(self.multi_label))
-        for dim in ("image_shape", "text_shape", "num_classes"):
-            train_dim, test_dim = getattr(self.train, dim), getattr(self.test, dim)
-            if train_dim != test_dim:
-                raise InvalidInputError(
-                    f"Train and test must agree in {dim}. Received {train_dim} "
-                    f"for train and {test_dim} for test."
-                )
+        for field in self._split_fields()[1:]:
+            other = getattr(self, field)
+            for dim in ("image_shape", "text_shape", "num_classes"):
+                train_dim, other_dim = getattr(self.train, dim), getattr(other, dim)
+                if train_dim != other_dim:
+                    raise InvalidInputError(
+                        f"Train and {field} must agree in {dim}. Received "
+                        f"{train_dim} for train and {other_dim} for {field}."
+                    )
         if not self.multi_label:
-            for field in ("train", "test"):
+            for field in self._split_fields():
                 counts = getattr(self, field).labels.sum(axis=1)
                 multi = np.flatnonzero(counts > 1)
                 if multi.size:
@@ -505,6 +512,12 @@ class CrossModalDataset:
                     f"Received {len(names)} names."
                 )
             object.__setattr__(self, "class_names", names)
+
+    def _split_fields(self):
+        """Names of the splits present: train, test and maybe validation."""
+        if self.validation is None:
+            return ("train", "test")
+        return ("train", "test", "validation")
 
     @property
     def raw(self):

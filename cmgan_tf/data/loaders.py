@@ -2,7 +2,9 @@
 
 Three on-disk layouts are read: the classic Wikipedia `wikiData.mat` (shipped
 with the package), the six-file MATLAB layout of the public DSCMR code base,
-and a plain documented `.npz`. Every problem with a file is reported as
+and a plain documented `.npz` (the peer projects' files are read by
+`cmgan_tf.data.peer_formats`, with the helpers here). MATLAB files may be of
+any version from v4 to v7.3 (HDF5). Every problem with a file is reported as
 `InvalidInputError` naming the file, so a command line can print one line
 that says what to fix.
 """
@@ -15,6 +17,7 @@ import zipfile
 
 import numpy as np
 import scipy.io
+import scipy.sparse
 from scipy.io.matlab import MatReadError
 
 from cmgan_tf.data.dataset import (
@@ -23,6 +26,7 @@ from cmgan_tf.data.dataset import (
     labels_from_class_ids,
     labels_from_multi_hot,
 )
+from cmgan_tf.data.hdf5_files import UnreadableVariable, read_hdf5_arrays
 from cmgan_tf.errors import InvalidInputError
 
 WIKIPEDIA_CLASS_NAMES = (
@@ -88,21 +92,25 @@ def _as_directory(data_dir, loader):
 
 
 def _read_mat(path):
-    """Read a MATLAB file into a dict of its variables."""
+    """Read a MATLAB file (v4 to v7.3) into a dict of its variables.
+
+    Sparse matrices come back dense, as the datasets keep dense features.
+    """
     if not path.is_file():
         raise InvalidInputError(f"File not found: tried {path}")
     try:
-        return scipy.io.loadmat(path)
-    except NotImplementedError as error:
+        contents = scipy.io.loadmat(path)
+    except NotImplementedError:
         # scipy reads MATLAB v4 to v7.2 only; v7.3 files are HDF5 containers.
-        raise InvalidInputError(
-            f"Could not read {path}: it is a MATLAB v7.3 (HDF5) file. Re-save it "
-            "in MATLAB with save(..., '-v7')."
-        ) from error
+        return read_hdf5_arrays(path, matlab=True)
     except (MatReadError, ValueError, OSError, EOFError) as error:
         raise InvalidInputError(
             f"Could not read {path}: not a valid MATLAB .mat file ({error})."
         ) from error
+    return {
+        key: value.toarray() if scipy.sparse.issparse(value) else value
+        for key, value in contents.items()
+    }
 
 
 def _read_npz(path):
@@ -138,6 +146,12 @@ def _pick(contents, keys, path):
             f"{path} lacks the keys {missing}. Expected keys {list(keys)}; found "
             f"{found}."
         )
+    for key in keys:
+        if isinstance(contents[key], UnreadableVariable):
+            raise InvalidInputError(
+                f"{path}: `{key}` is {contents[key].description}, not a numeric "
+                "array. Save features and labels as numeric matrices."
+            )
     return [contents[k] for k in keys]
 
 
@@ -206,7 +220,8 @@ def _to_multi_hot(labels_by_split, num_classes=None):
 def _dataset(name, where, splits, class_names=None, multi_label=None):
     """Build a dataset from `{"train": (images, texts, labels), "test": ...}`.
 
-    `multi_label` is inferred from the labels when None.
+    A `"validation"` entry, when the file has one, becomes the dataset's
+    validation split. `multi_label` is inferred from the labels when None.
     """
     built = {}
     for split, arrays in splits.items():
@@ -218,7 +233,12 @@ def _dataset(name, where, splits, class_names=None, multi_label=None):
         )
     with _about(where):
         return CrossModalDataset(
-            name, built["train"], built["test"], multi_label, class_names
+            name,
+            built["train"],
+            built["test"],
+            multi_label,
+            class_names,
+            validation=built.get("validation"),
         )
 
 

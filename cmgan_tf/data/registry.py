@@ -4,7 +4,7 @@ import os
 import pathlib
 import types
 
-from cmgan_tf.data import demo, image_captions, loaders, tfds_captions
+from cmgan_tf.data import demo, image_captions, loaders, peer_formats, tfds_captions
 from cmgan_tf.errors import InvalidInputError
 
 NPZ_FILE_NAME = "features.npz"
@@ -35,6 +35,9 @@ DATASETS = types.MappingProxyType(
         "dscmr_mat": loaders.load_dscmr_mat,
         "npz": _load_npz_file_or_directory,
         "tfds": tfds_captions.load_tfds_captions,
+        "sdml_h5": peer_formats.load_sdml_h5,
+        "xmedia_mat": peer_formats.load_xmedia_mat,
+        "mrl_mat": peer_formats.load_mrl_mat,
     }
 )
 """Read-only mapping from dataset name to a loader taking `data_dir`."""
@@ -47,6 +50,13 @@ _DATA_DIR_NEEDED = types.MappingProxyType(
         "npz": f"a .npz file, or a directory holding {NPZ_FILE_NAME}",
         "image_captions": "the directory holding train.tsv, test.tsv and the "
         "images (see cmgan_tf.data.image_captions)",
+        "sdml_h5": "the SDML / MRL .h5py file, or a directory holding just one "
+        ".h5py, .h5 or .hdf5 file",
+        "xmedia_mat": "the PKU XMedia .mat file (XMediaFeatures.mat), or a "
+        "directory holding just one .mat file",
+        "mrl_mat": "the .mat file with tr_img, tr_txt, tr_img_lab, tr_txt_lab, "
+        "te_... and optionally val_... keys, or a directory holding just one "
+        ".mat file",
     }
 )
 
@@ -63,7 +73,8 @@ def dataset_names():
 
     Example:
     >>> dataset_names()
-    ('dscmr_mat', 'image_captions', 'npz', 'shapes', 'tfds', 'wikipedia_classic')
+    ('dscmr_mat', 'image_captions', 'mrl_mat', 'npz', 'sdml_h5', 'shapes', 'tfds', \
+'wikipedia_classic', 'xmedia_mat')
     """
     return tuple(sorted(DATASETS))
 
@@ -79,8 +90,11 @@ def load_dataset(name, data_dir=None, *, image_size=None, tfds_options=None):
             `.mat` files), `"npz"` (`data_dir` is the `.npz` file itself,
             or a directory holding `features.npz`), `"shapes"` (generated,
             no `data_dir`), `"image_captions"` (see
-            `cmgan_tf.data.image_captions`) or `"tfds"` (a prepared TFDS
-            dataset; `data_dir` is the TFDS data directory, None its default).
+            `cmgan_tf.data.image_captions`), `"tfds"` (a prepared TFDS
+            dataset; `data_dir` is the TFDS data directory, None its default),
+            or a peer project's feature file, `"sdml_h5"`, `"xmedia_mat"` or
+            `"mrl_mat"` (`data_dir` is the file, or a directory holding just
+            that file; see `cmgan_tf.data.peer_formats`).
         data_dir: Optional path, as described under `name`. Defaults to None.
         image_size: Side that images are resized to, for datasets of
             full-size images (`"image_captions"`, `"tfds"`); `None` keeps the

@@ -2,6 +2,7 @@
 
 import keras
 
+from cmgan_tf.checks import check_choice
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.blocks import dense_stack
 
@@ -163,6 +164,23 @@ class CrossModalAutoencoder(keras.Model):
     def common_dim(self):
         """Size of the common representation."""
         return self.common_units[-1]
+
+    def original_dim(self, modality):
+        """Returns the size of one modality's original representation `v`.
+
+        Args:
+            modality: `"image"` or `"text"`.
+
+        Returns:
+            The width of the `{modality}_original` and
+            `{modality}_reconstruction` outputs (the modality trunk's
+            `output_dim`), which the discriminators read.
+
+        Raises:
+            InvalidInputError: for another `modality`.
+        """
+        check_choice("modality", modality, MODALITIES)
+        return getattr(self, f"{modality}_trunk").output_dim
 
     def _pathway(self, modality):
         return (

@@ -74,7 +74,7 @@ def mean_average_precision(
     >>> mean_average_precision(emb, emb, np.arange(3), np.arange(3))
     1.0
     """
-    inputs = _check_query_gallery(
+    inputs = check_query_gallery(
         query_embeddings,
         gallery_embeddings,
         query_labels,
@@ -85,7 +85,7 @@ def mean_average_precision(
     depth = inputs.list_length
     if k is not None:
         depth = min(check_positive_int("k", k), depth)
-    return _ranked_scores(inputs, map_depth=depth, block_size=block_size)["map"]
+    return ranked_scores(inputs, map_depth=depth, block_size=block_size)["map"]
 
 
 def precision_at_k(
@@ -131,7 +131,7 @@ def precision_at_k(
     >>> precision_at_k(emb, emb, np.array([0, 1]), np.array([0, 1]), k=2)
     0.5
     """
-    inputs = _check_query_gallery(
+    inputs = check_query_gallery(
         query_embeddings,
         gallery_embeddings,
         query_labels,
@@ -140,7 +140,7 @@ def precision_at_k(
     )
     check_positive_int("block_size", block_size)
     k = _check_k_within(check_positive_int("k", k), "k", inputs.list_length)
-    scores = _ranked_scores(inputs, precision_ks=(k,), block_size=block_size)
+    scores = ranked_scores(inputs, precision_ks=(k,), block_size=block_size)
     return scores[f"precision@{k}"]
 
 
@@ -196,17 +196,8 @@ def cross_modal_retrieval_scores(
     >>> scores["map_mean"], scores["precision@1_image_to_text"]
     (1.0, 1.0)
     """
-    images = _check_embeddings(image_embeddings, "image_embeddings")
-    texts = _check_embeddings(text_embeddings, "text_embeddings")
-    _check_same_dim(images, texts, "image_embeddings", "text_embeddings")
+    images, texts, hot = check_pairs(image_embeddings, text_embeddings, labels)
     num_pairs = len(images)
-    if len(texts) != num_pairs:
-        raise InvalidInputError(
-            "`image_embeddings` and `text_embeddings` must have one row per "
-            f"pair, the same number of rows. Received: {num_pairs} image rows "
-            f"and {len(texts)} text rows."
-        )
-    labels = _check_labels(labels, "labels", num_pairs, "image_embeddings")
     check_positive_int("block_size", block_size)
     if isinstance(k_values, int | np.integer | str):
         raise InvalidInputError(
@@ -217,46 +208,125 @@ def cross_modal_retrieval_scores(
         _check_k_within(check_positive_int(f"k_values[{i}]", k), "k_values", num_pairs)
         for i, k in enumerate(k_values)
     ]
-    (hot,) = _as_multi_hot(labels)
+    scores = {}
+    for direction in cross_modal_directions(
+        images, texts, hot, exclude_query_from_gallery=exclude_query_from_gallery
+    ):
+        # Precision@k is reported for the cross-modal directions only; it
+        # comes from the same ranking as their MAP because sorting dominates
+        # the cost.
+        ranked = ranked_scores(
+            direction.inputs,
+            map_depth=direction.inputs.list_length,
+            precision_ks=() if direction.all_modalities else k_values,
+            block_size=block_size,
+        )
+        scores.update(
+            {f"{name}_{direction.name}": value for name, value in ranked.items()}
+        )
+    scores["map_mean"] = (scores["map_image_to_text"] + scores["map_text_to_image"]) / 2
+    return scores
 
+
+def check_pairs(image_embeddings, text_embeddings, labels):
+    """Validate paired embeddings; see `cross_modal_retrieval_scores`.
+
+    Returns:
+        `(images, texts, hot)`: float64 `(num_pairs, dim)` twice and the bool
+        multi-hot labels `(num_pairs, num_columns)`.
+    """
+    images = check_embeddings(image_embeddings, "image_embeddings")
+    texts = check_embeddings(text_embeddings, "text_embeddings")
+    _check_same_dim(images, texts, "image_embeddings", "text_embeddings")
+    if len(texts) != len(images):
+        raise InvalidInputError(
+            "`image_embeddings` and `text_embeddings` must have one row per "
+            f"pair, the same number of rows. Received: {len(images)} image rows "
+            f"and {len(texts)} text rows."
+        )
+    labels = _check_labels(labels, "labels", len(images), "image_embeddings")
+    (hot,) = as_multi_hot(labels)
+    return images, texts, hot
+
+
+@dataclasses.dataclass(frozen=True)
+class CrossModalDirection:
+    """One of the four retrieval problems of a set of pairs.
+
+    Attributes:
+        name: `"image_to_text"`, `"text_to_image"`, `"image_to_all"` or
+            `"text_to_all"`.
+        inputs: the validated retrieval problem.
+        partners: int `(num_pairs,)`, the gallery row of each query's paired
+            item in the other modality.
+        all_modalities: whether the gallery holds both modalities.
+    """
+
+    name: str
+    inputs: "RetrievalInputs"
+    partners: np.ndarray
+    all_modalities: bool
+
+
+def cross_modal_directions(
+    images, texts, hot, *, exclude_query_from_gallery
+) -> list[CrossModalDirection]:
+    """The four retrieval problems of validated pairs (see `check_pairs`).
+
+    Image→Text ranks all texts for each image (the paired text included, as
+    in the paper); Text→Image mirrors it. For all-modality retrieval a query
+    ranks all images and all texts together.
+
+    Args:
+        images: float64 `(num_pairs, dim)`.
+        texts: float64 `(num_pairs, dim)`.
+        hot: bool multi-hot `(num_pairs, num_columns)`.
+        exclude_query_from_gallery: whether all-modality retrieval removes
+            the query itself from its gallery.
+
+    Returns:
+        The directions image_to_text, text_to_image, image_to_all and
+        text_to_all, in that order.
+    """
+    num_pairs = len(images)
+    pair_rows = np.arange(num_pairs)
     # Images occupy rows [0, n) of the all-modality gallery and texts [n, 2n),
     # so the query's own row is `i` for image query i and `n + i` for text
     # query i; its paired item, the other row, stays in the gallery.
     everything = np.concatenate([images, texts])
     everything_hot = np.concatenate([hot, hot])
-    own_row = np.arange(num_pairs) if exclude_query_from_gallery else None
+    own_row = pair_rows if exclude_query_from_gallery else None
     text_own_row = None if own_row is None else num_pairs + own_row
-    # Precision@k is reported for the cross-modal directions only; it comes
-    # from the same ranking as their MAP because sorting dominates the cost.
-    problems = [
-        ("image_to_text", _RetrievalInputs(images, texts, hot, hot, None), k_values),
-        ("text_to_image", _RetrievalInputs(texts, images, hot, hot, None), k_values),
-        (
-            "image_to_all",
-            _RetrievalInputs(images, everything, hot, everything_hot, own_row),
-            (),
+    return [
+        CrossModalDirection(
+            "image_to_text",
+            RetrievalInputs(images, texts, hot, hot, None),
+            pair_rows,
+            False,
         ),
-        (
+        CrossModalDirection(
+            "text_to_image",
+            RetrievalInputs(texts, images, hot, hot, None),
+            pair_rows,
+            False,
+        ),
+        CrossModalDirection(
+            "image_to_all",
+            RetrievalInputs(images, everything, hot, everything_hot, own_row),
+            num_pairs + pair_rows,
+            True,
+        ),
+        CrossModalDirection(
             "text_to_all",
-            _RetrievalInputs(texts, everything, hot, everything_hot, text_own_row),
-            (),
+            RetrievalInputs(texts, everything, hot, everything_hot, text_own_row),
+            pair_rows,
+            True,
         ),
     ]
-    scores = {}
-    for direction, inputs, precision_ks in problems:
-        ranked = _ranked_scores(
-            inputs,
-            map_depth=inputs.list_length,
-            precision_ks=precision_ks,
-            block_size=block_size,
-        )
-        scores.update({f"{name}_{direction}": value for name, value in ranked.items()})
-    scores["map_mean"] = (scores["map_image_to_text"] + scores["map_text_to_image"]) / 2
-    return scores
 
 
 @dataclasses.dataclass(frozen=True)
-class _RetrievalInputs:
+class RetrievalInputs:
     """A validated retrieval problem.
 
     Attributes:
@@ -280,8 +350,8 @@ class _RetrievalInputs:
         return len(self.gallery) - (self.excluded is not None)
 
 
-def _ranked_scores(
-    inputs: _RetrievalInputs,
+def ranked_scores(
+    inputs: RetrievalInputs,
     *,
     map_depth: int | None = None,
     precision_ks: Sequence[int] = (),
@@ -304,9 +374,11 @@ def _ranked_scores(
     depth = max([k for k in (map_depth, *precision_ks) if k is not None])
     average_precisions = []
     hits = {k: [] for k in precision_ks}
-    for relevance in _ranked_relevance(inputs, depth=depth, block_size=block_size):
+    for relevance in ranked_relevance(inputs, depth=depth, block_size=block_size):
         if map_depth is not None:
-            average_precisions.append(_average_precision(relevance[:, :map_depth]))
+            average_precisions.append(
+                average_precision_per_query(relevance[:, :map_depth])
+            )
         for k in precision_ks:
             hits[k].append(relevance[:, :k].sum(axis=1))
     scores = {}
@@ -317,8 +389,55 @@ def _ranked_scores(
     return scores
 
 
-def _ranked_relevance(
-    inputs: _RetrievalInputs, *, depth: int, block_size: int
+def ranked_indices(
+    query: np.ndarray,
+    gallery: np.ndarray,
+    *,
+    excluded: np.ndarray | None = None,
+    depth: int,
+    block_size: int,
+) -> Iterator[np.ndarray]:
+    """Yield, block by block, the gallery rows of each query's top `depth` items.
+
+    This is the one ranking every metric here scores: descending cosine
+    similarity, ties broken by gallery index (see the module docstring).
+
+    Args:
+        query: validated float64 `(num_queries, dim)`.
+        gallery: validated float64 `(num_gallery, dim)`.
+        excluded: `None`, or int `(num_queries,)`: the gallery row removed
+            from each query's ranked list. Defaults to `None`.
+        depth: ranks kept per query, at most the ranked list's length.
+        block_size: queries ranked per block.
+
+    Yields:
+        Int arrays of shape `(queries_in_block, depth)`: entry `[q, i]` is the
+        gallery row at rank `i + 1` for query `q`. Blocks follow query order.
+    """
+    # The dot product divided by both norms equals the dot product of the
+    # L2-normalised vectors, but dividing last keeps the ties of
+    # integer-valued embeddings exact, whatever order BLAS sums in. A zero
+    # vector's dot products are exactly 0, so a unit denominator gives it
+    # similarity 0 instead of 0/0.
+    query_norms = np.linalg.norm(query, axis=1)
+    query_norms[query_norms == 0] = 1.0
+    gallery_norms = np.linalg.norm(gallery, axis=1)
+    gallery_norms[gallery_norms == 0] = 1.0
+    for start in range(0, len(query), block_size):
+        stop = min(start + block_size, len(query))
+        similarity = (query[start:stop] @ gallery.T) / (
+            query_norms[start:stop, None] * gallery_norms[None, :]
+        )
+        if excluded is not None:
+            # Similarities lie in [-1, 1], so -inf sends the excluded item to
+            # the last rank, which `depth <= list_length` never reaches.
+            similarity[np.arange(stop - start), excluded[start:stop]] = -np.inf
+        # A stable sort of the negated similarity breaks ties by gallery index.
+        yield np.argsort(-similarity, axis=1, kind="stable")[:, :depth]
+
+
+def ranked_relevance(
+    inputs: RetrievalInputs, *, depth: int, block_size: int
 ) -> Iterator[np.ndarray]:
     """Yield, block by block, the relevance of each query's top `depth` items.
 
@@ -331,34 +450,43 @@ def _ranked_relevance(
         Bool arrays of shape `(queries_in_block, depth)`: entry `[q, i]` says
         whether the item at rank `i + 1` is relevant to query `q`.
     """
-    # The dot product divided by both norms equals the dot product of the
-    # L2-normalised vectors, but dividing last keeps the ties of
-    # integer-valued embeddings exact, whatever order BLAS sums in. A zero
-    # vector's dot products are exactly 0, so a unit denominator gives it
-    # similarity 0 instead of 0/0.
-    query_norms = np.linalg.norm(inputs.query, axis=1)
-    query_norms[query_norms == 0] = 1.0
-    gallery_norms = np.linalg.norm(inputs.gallery, axis=1)
-    gallery_norms[gallery_norms == 0] = 1.0
+    for _, relevance in ranked_blocks(inputs, depth=depth, block_size=block_size):
+        yield relevance
+
+
+def ranked_blocks(
+    inputs: RetrievalInputs, *, depth: int, block_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield, block by block, each query's top `depth` rows and their relevance.
+
+    Args:
+        inputs: the validated retrieval problem.
+        depth: ranks kept per query, in `[1, inputs.list_length]`.
+        block_size: queries ranked per block.
+
+    Yields:
+        `(order, relevance)`: int and bool arrays of shape
+        `(queries_in_block, depth)`, as `ranked_indices` and
+        `ranked_relevance` yield them.
+    """
     # 0/1 float32 products count shared labels exactly, and matmul is much
     # faster than a boolean outer "any".
     gallery_hot_t = inputs.gallery_hot.T.astype(np.float32)
-    for start in range(0, len(inputs.query), block_size):
-        stop = min(start + block_size, len(inputs.query))
-        similarity = (inputs.query[start:stop] @ inputs.gallery.T) / (
-            query_norms[start:stop, None] * gallery_norms[None, :]
-        )
-        if inputs.excluded is not None:
-            # Similarities lie in [-1, 1], so -inf sends the excluded item to
-            # the last rank, which `depth <= list_length` never reaches.
-            similarity[np.arange(stop - start), inputs.excluded[start:stop]] = -np.inf
-        # A stable sort of the negated similarity breaks ties by gallery index.
-        order = np.argsort(-similarity, axis=1, kind="stable")[:, :depth]
-        relevant = (inputs.query_hot[start:stop].astype(np.float32) @ gallery_hot_t) > 0
-        yield np.take_along_axis(relevant, order, axis=1)
+    orders = ranked_indices(
+        inputs.query,
+        inputs.gallery,
+        excluded=inputs.excluded,
+        depth=depth,
+        block_size=block_size,
+    )
+    starts = range(0, len(inputs.query), block_size)
+    for start, order in zip(starts, orders, strict=True):
+        query_hot = inputs.query_hot[start : start + len(order)].astype(np.float32)
+        relevant = (query_hot @ gallery_hot_t) > 0
+        yield order, np.take_along_axis(relevant, order, axis=1)
 
 
-def _average_precision(relevance: np.ndarray) -> np.ndarray:
+def average_precision_per_query(relevance: np.ndarray) -> np.ndarray:
     """AP of each row of a ranked relevance array `(num_queries, depth)`.
 
     Returns:
@@ -373,7 +501,7 @@ def _average_precision(relevance: np.ndarray) -> np.ndarray:
     )
 
 
-def _as_multi_hot(*label_arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+def as_multi_hot(*label_arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     """Convert validated label arrays of one form to bool multi-hot matrices.
 
     Class ids are one-hot encoded over the ids present in any of the arrays,
@@ -388,12 +516,12 @@ def _as_multi_hot(*label_arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(labels.astype(bool) for labels in label_arrays)
 
 
-def _check_query_gallery(
+def check_query_gallery(
     query_embeddings, gallery_embeddings, query_labels, gallery_labels, exclude_self
-) -> _RetrievalInputs:
+) -> RetrievalInputs:
     """Validate a query/gallery problem; see `mean_average_precision`."""
-    query = _check_embeddings(query_embeddings, "query_embeddings")
-    gallery = _check_embeddings(gallery_embeddings, "gallery_embeddings")
+    query = check_embeddings(query_embeddings, "query_embeddings")
+    gallery = check_embeddings(gallery_embeddings, "gallery_embeddings")
     _check_same_dim(query, gallery, "query_embeddings", "gallery_embeddings")
     query_labels = _check_labels(
         query_labels, "query_labels", len(query), "query_embeddings"
@@ -420,11 +548,11 @@ def _check_query_gallery(
                 "gallery items."
             )
         excluded = np.arange(len(query))
-    query_hot, gallery_hot = _as_multi_hot(query_labels, gallery_labels)
-    return _RetrievalInputs(query, gallery, query_hot, gallery_hot, excluded)
+    query_hot, gallery_hot = as_multi_hot(query_labels, gallery_labels)
+    return RetrievalInputs(query, gallery, query_hot, gallery_hot, excluded)
 
 
-def _check_embeddings(embeddings, name: str) -> np.ndarray:
+def check_embeddings(embeddings, name: str) -> np.ndarray:
     """Return `embeddings` as a finite, non-empty float64 `(n, dim)` array."""
     try:
         array = np.asarray(embeddings, dtype=np.float64)

@@ -11,7 +11,8 @@
   artefact that evaluation and export load;
 - `metrics.json`: best epoch, validation scores, training time, history.
 
-`cmgan-evaluate` adds `evaluation.json`. The directory may be on any file
+`cmgan-evaluate` adds `evaluation.json`, the figures, grids and JSON of
+`evaluation/` and the projector run `logs/projector/`. The directory may be on any file
 system `tf.io.gfile` knows; every file in it is written by `cmgan_tf.file_io`.
 """
 
@@ -29,6 +30,7 @@ BEST_WEIGHTS_FILE = "best.weights.h5"
 ENCODER_FILE = "encoder.keras"
 METRICS_FILE = "metrics.json"
 EVALUATION_FILE = "evaluation.json"
+EVALUATION_DIR = "evaluation"
 CHECKPOINT_DIR = "checkpoints"
 LOGS_DIR = "logs"
 

@@ -38,7 +38,12 @@ SELECTION_METRIC = "val_map_mean"
 
 
 def prepare_data(config, dataset=None):
-    """Splits a dataset's training pairs into train and validation.
+    """Returns the dataset with the pairs to train on and to validate on.
+
+    A dataset whose files come with a validation split (`dataset.validation`)
+    is validated on that split and trained on all of `dataset.train`;
+    otherwise `config.data.validation_fraction` of the training pairs are
+    carved out, stratified and seeded by `config.training.seed`.
 
     Args:
         config: An `ExperimentConfig`.
@@ -49,6 +54,15 @@ def prepare_data(config, dataset=None):
     """
     if dataset is None:
         dataset = load_configured_dataset(config.data)
+    if dataset.validation is not None:
+        logging.info(
+            "Dataset %s has its own validation split of %d pairs: training on "
+            "all %d training pairs; validation_fraction is not used.",
+            dataset.name,
+            dataset.validation.num_pairs,
+            dataset.train.num_pairs,
+        )
+        return dataset, dataset.train, dataset.validation
     train_split, validation_split = train_validation_split(
         dataset.train, config.data.validation_fraction, config.training.seed
     )

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from cmgan_tf import file_io
 from cmgan_tf.checks import check_positive_int
+from cmgan_tf.training import keras_compat
 
 HISTORY_FILE = "history.json"
 
@@ -63,12 +64,8 @@ class EpochCheckpoints(keras.callbacks.Callback):
     def _checkpoint(self, model):
         self._epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._best = tf.Variable(-float("inf"), dtype=tf.float64, trainable=False)
-        # Keras 3 layers do not expose all their variables to TensorFlow's
-        # object graph (BatchNorm statistics and random-number states went
-        # missing), so the model's variables are listed explicitly; their
-        # order is fixed by the model's structure.
         state = {
-            "model_variables": list(model.variables),
+            "model_variables": keras_compat.checkpoint_variables(model),
             "epoch": self._epoch,
             "best": self._best,
         }

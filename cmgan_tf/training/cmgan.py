@@ -1,12 +1,14 @@
 """`CMGAN`: the adversarial game of CM-GANs as a Keras model."""
 
+import functools
+
 import keras
 import tensorflow as tf
 from keras import ops
 
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.autoencoder import MODALITIES
-from cmgan_tf.training import losses
+from cmgan_tf.training import keras_compat, losses
 from cmgan_tf.training.sampling import sample_mismatched_indices
 
 LOSS_TERMS = (
@@ -19,7 +21,7 @@ LOSS_TERMS = (
 
 
 @keras.saving.register_keras_serializable(package="cmgan_tf")
-class CMGAN(keras.Model):
+class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
     """Trains a `CrossModalAutoencoder` against its discriminators.
 
     Each `train_step` is one round of the game: one update of every
@@ -28,14 +30,11 @@ class CMGAN(keras.Model):
     optimizer.
 
     Each update runs the player's forward pass, losses and gradients as one
-    `tf.function(jit_compile=True)` and applies the gradients outside it. Keras'
-    own `compile(jit_compile=True)` compiles the whole step, including
-    `strategy.run` and the optimizer's cross-replica reduction, which fails
-    under `MirroredStrategy` in Keras 3.15; compiling only the per-replica
-    computation keeps XLA on under every strategy. The computation is pure
-    (`keras.StatelessScope`): it returns the players' new batch-norm statistics
-    and dropout seeds instead of assigning them inside the compiled function,
-    and the step assigns them after averaging them over replicas.
+    function, compiled with XLA unless `compile(jit_compile=False)`, and
+    applies the gradients outside it; the function returns the player's new
+    batch-norm statistics and dropout seeds, which the step assigns after
+    averaging them over replicas. Where this departs from Keras' own `fit`
+    path, the reason is a work-around in `keras_compat`.
 
     Args:
         generator: A `CrossModalAutoencoder`.
@@ -207,16 +206,16 @@ class CMGAN(keras.Model):
                 "`generator_steps` must be a positive integer. "
                 f"Received: generator_steps={generator_steps!r}"
             )
-        # The whole-step XLA compilation of Keras is replaced by the per-player
-        # one below (see the class docstring), so it is always off here.
+        # Keras' whole-step XLA compilation is replaced by the per-replica
+        # one below, so it is always off here.
         super().compile(jit_compile=False, **kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.generator_steps = generator_steps
         self.jit_compile_steps = bool(jit_compile)
         # One function, traced once per player (`player` is a Python string).
-        self._step_function = tf.function(
-            self._losses_and_gradients, jit_compile=self.jit_compile_steps
+        self._step_function = keras_compat.compile_replica_function(
+            self._losses_and_gradients, self.jit_compile_steps
         )
         self._build_optimizers()
 
@@ -225,7 +224,7 @@ class CMGAN(keras.Model):
 
     def build(self, input_shape):
         self.generator.build(input_shape)
-        dims = {m: self.generator._pathway(m)[0].output_dim for m in MODALITIES}
+        dims = {m: self.generator.original_dim(m) for m in MODALITIES}
         common = (None, self.generator.common_dim)
         if self.uses_intra:
             self.image_intra_discriminator.build((None, dims["image"]))
@@ -238,29 +237,17 @@ class CMGAN(keras.Model):
         self.built = True
         self._build_optimizers()
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras 3.15's TF trainer averages a first input batch over replicas
-        # with `strategy.reduce` before checking whether anything is left to
-        # build; under MultiWorkerMirroredStrategy that reduce rejects a dict
-        # of per-replica tensors ("Attempt to convert a value ({'image':
-        # PerReplica...}) ... to a Tensor", keras-team/keras#20329). A built
-        # CMGAN has nothing left to build: `build` creates every variable and
-        # `compile` adds no Keras loss, metric or `optimizer`.
-        if not self.built:
-            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-
     def _build_optimizers(self):
-        # Optimizer slots must be created here, under the strategy's scope:
-        # created lazily by the first `apply`, inside a replica function of
-        # MirroredStrategy, they end up as graph placeholders nobody feeds.
+        # Once both the model and its optimizers exist, whichever of `build`
+        # and `compile` comes second: both run under the strategy's scope.
         if not self.built or self._step_function is None:
             return
-        for player, optimizer in (
-            ("generator", self.g_optimizer),
-            ("discriminator", self.d_optimizer),
-        ):
-            if optimizer is not None and not optimizer.built:
-                optimizer.build(self._player_variables(player)[0])
+        keras_compat.build_optimizer(
+            self.g_optimizer, self._player_variables("generator")[0]
+        )
+        keras_compat.build_optimizer(
+            self.d_optimizer, self._player_variables("discriminator")[0]
+        )
 
     def _player_variables(self, player):
         """Returns `(trainable, non_trainable, others)` variable lists of a player."""
@@ -290,29 +277,22 @@ class CMGAN(keras.Model):
         """
         trainable, non_trainable, others = self._player_variables(player)
         trainable_values, non_trainable_values, other_values = values
-        mapping = list(
-            zip(
-                trainable + non_trainable + others,
-                trainable_values + non_trainable_values + other_values,
-                strict=True,
+        if player == "generator":
+            losses_of_player = functools.partial(self._generator_losses, batch)
+        else:
+            losses_of_player = functools.partial(
+                self._discriminator_losses, batch, seed
             )
-        )
         with tf.GradientTape() as tape:
             tape.watch(trainable_values)
-            with keras.StatelessScope(state_mapping=mapping) as scope:
-                if player == "generator":
-                    terms, total = self._generator_losses(batch)
-                else:
-                    terms, total = self._discriminator_losses(batch, seed)
-            # Gradients are summed over replicas; scale to the global mean.
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = total / replicas
+            (terms, total), new_values = keras_compat.stateless_call(
+                losses_of_player,
+                trainable + non_trainable + others,
+                trainable_values + non_trainable_values + other_values,
+                returning=non_trainable,
+            )
+            scaled = keras_compat.scale_loss_for_replicas(total)
         gradients = tape.gradient(scaled, trainable_values)
-        updated = [scope.get_current_value(v) for v in non_trainable]
-        new_values = [
-            old if new is None else new
-            for old, new in zip(non_trainable_values, updated, strict=True)
-        ]
         return terms, gradients, new_values
 
     def _discriminator_losses(self, batch, seed):
@@ -446,9 +426,10 @@ class CMGAN(keras.Model):
         ]
         gradients, variables = zip(*updates, strict=True)
         optimizer.apply(
-            _clip_across_replicas(gradients, optimizer.global_clipnorm), variables
+            keras_compat.clip_across_replicas(gradients, optimizer.global_clipnorm),
+            variables,
         )
-        _assign_replica_mean(non_trainable, new_values)
+        keras_compat.assign_replica_mean(non_trainable, new_values)
         for name, value in terms.items():
             self.trackers[name].update_state(value)
         return terms
@@ -480,17 +461,9 @@ class CMGAN(keras.Model):
             self.discriminator_step(batch)
         for _ in range(self.generator_steps):
             self.generator_step(batch)
-        results = {name: tracker.result() for name, tracker in self.trackers.items()}
-        strategy = tf.distribute.get_strategy()
-        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            # Under MultiWorkerMirroredStrategy Keras 3.15 averages each step
-            # output over replicas with `strategy.reduce(MEAN, axis=0)`, which
-            # fails on a scalar ("Invalid reduction dimension 0 for input with
-            # 0 dimensions"); a length-1 axis gives it one to reduce. The
-            # epoch logs are read from the trackers themselves and stay
-            # scalars.
-            results = {name: tf.reshape(value, (1,)) for name, value in results.items()}
-        return results
+        return keras_compat.reducible_step_outputs(
+            {name: tracker.result() for name, tracker in self.trackers.items()}
+        )
 
     def get_config(self):
         serialize = keras.saving.serialize_keras_object
@@ -523,43 +496,3 @@ class CMGAN(keras.Model):
 def _accuracy(correct):
     """Share of `True` over a list of boolean `(batch, 1)` tensors."""
     return ops.mean(ops.cast(ops.concatenate(correct), "float32"))
-
-
-def _clip_across_replicas(gradients, clip_norm):
-    """Clips the batch's gradient by its global norm under several replicas.
-
-    Keras' `global_clipnorm` clips what each replica passes to `apply`, before
-    the replicas' shares are summed: under `MirroredStrategy` it would bound
-    each share, not the batch's gradient. Here the shares are summed first,
-    the sum is clipped as one device would clip it, and each replica passes an
-    equal share of the result; the optimizer's own clipping then finds the
-    norm within bounds and leaves it.
-
-    Args:
-        gradients: Per-replica gradient tensors.
-        clip_norm: The optimizer's `global_clipnorm`, or `None`.
-
-    Returns:
-        The gradients to pass to `optimizer.apply`.
-    """
-    context = tf.distribute.get_replica_context()
-    replicas = context.num_replicas_in_sync
-    if not clip_norm or replicas == 1:
-        return list(gradients)
-    total = context.all_reduce(tf.distribute.ReduceOp.SUM, list(gradients))
-    clipped, _ = tf.clip_by_global_norm(total, clip_norm)
-    return [g / replicas for g in clipped]
-
-
-def _assign_replica_mean(variables, values):
-    """Assigns `values`, averaging floating-point ones over replicas first.
-
-    Batch-norm statistics are computed per replica; averaging keeps the
-    mirrored copies equal. Integer state (dropout seeds) advances identically
-    on every replica and is assigned as it is.
-    """
-    context = tf.distribute.get_replica_context()
-    for variable, value in zip(variables, values, strict=True):
-        if context.num_replicas_in_sync > 1 and value.dtype.is_floating:
-            value = context.all_reduce(tf.distribute.ReduceOp.MEAN, value)
-        variable.assign(value)
