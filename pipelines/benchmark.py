@@ -71,12 +71,16 @@ _PEER_PYTHON = flags.DEFINE_string(
 )
 _PEER_SCRIPT = flags.DEFINE_string(
     "peer_script",
-    os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        "..",
-        "shared",
-        "bench",
-        "torch_cmgan_step.py",
+    # The peer lives beside the repository, in the project's shared folder.
+    os.path.normpath(
+        os.path.join(
+            os.path.dirname(os.path.abspath(__file__)),
+            "..",
+            "..",
+            "shared",
+            "bench",
+            "torch_cmgan_step.py",
+        )
     ),
     "The PyTorch peer of the training step (torch_cmgan_step.py).",
 )
