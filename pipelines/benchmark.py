@@ -51,10 +51,16 @@ _RETRIEVAL_DIM = flags.DEFINE_integer(
     "retrieval_dim", 128, "Size of the synthetic gallery representations."
 )
 _REPEATS = flags.DEFINE_integer(
-    "repeats", 5, "Timed repeats (epochs) in each process; medians are reported."
+    "repeats",
+    5,
+    "Timed repeats (epochs) in each process; medians are reported.",
+    lower_bound=1,
 )
 _ROUNDS = flags.DEFINE_integer(
-    "rounds", 3, "Training: times each configuration runs, alternating with its peers."
+    "rounds",
+    3,
+    "Training: times each configuration runs, alternating with its peers.",
+    lower_bound=1,
 )
 _MAX_LOAD = flags.DEFINE_float(
     "max_load", 0.5, "Highest 1-minute load average at which the machine is idle."
