@@ -9,7 +9,8 @@ setuptools.setup(
         "CM-GANs (cross-modal generative adversarial networks) for image-text "
         "retrieval in TensorFlow/Keras"
     ),
-    python_requires=">=3.11,<3.12",
+    # TensorFlow 2.21 has wheels for 3.10 to 3.13, Keras 3.15 needs 3.11.
+    python_requires=">=3.11,<3.14",
     packages=setuptools.find_packages(include=["cmgan_tf*", "pipelines*", "export*"]),
     package_data={"cmgan_tf.data": ["resources/*/*.mat", "resources/*/*.md"]},
     install_requires=[
@@ -27,11 +28,16 @@ setuptools.setup(
         "absl-py>=2.1",
         # The evaluation's figures and retrieval grids (Agg canvas, headless).
         "matplotlib>=3.8",
+        # --config_file in YAML.
+        "pyyaml>=6",
         # The LiteRT runtime of the TFLite encoders (tf.lite.Interpreter is
         # deprecated).
         "ai-edge-litert>=2.3,<3",
     ],
     extras_require={
+        # NVIDIA GPUs on Linux: TensorFlow with the CUDA and cuDNN libraries
+        # it was built against, as pip packages.
+        "and-cuda": ["tensorflow[and-cuda]==2.21.*"],
         # The gRPC client of cmgan_tf.serving.client.
         "serving": ["tensorflow-serving-api==2.21.*"],
         # The CCA and semantic-matching baselines of pipelines/benchmark.py.

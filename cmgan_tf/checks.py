@@ -99,3 +99,52 @@ def check_choice(name, value, choices):
         f"`{name}` must be one of {', '.join(choices)}. Received: {name}={value!r}",
     )
     return value
+
+
+def check_bool(name, value):
+    """Returns `value`, raising unless it is `True` or `False`.
+
+    Raises:
+        InvalidInputError: naming the argument and the value.
+    """
+    require(
+        isinstance(value, bool),
+        f"`{name}` must be true or false. Received: {name}={value!r}",
+    )
+    return value
+
+
+def check_non_negative(name, value):
+    """Returns `value`, raising unless it is a number >= 0 (not a bool).
+
+    Raises:
+        InvalidInputError: naming the argument and the value.
+    """
+    require(
+        isinstance(value, numbers.Real) and not isinstance(value, bool) and value >= 0,
+        f"`{name}` must be a non-negative number. Received: {name}={value!r}",
+    )
+    return value
+
+
+def check_float_in(name, value, low, high, *, include_high=False):
+    """Returns `value`, raising unless it is a float with `low < value < high`.
+
+    Args:
+        name: The argument's name.
+        value: Its value; an `int` is refused, as a float field's JSON or
+            flag value is always written with a point.
+        low: Exclusive lower bound.
+        high: Upper bound, exclusive unless `include_high`.
+        include_high: Accept `value == high`. Defaults to `False`.
+
+    Raises:
+        InvalidInputError: naming the argument, the interval and the value.
+    """
+    inside = value <= high if include_high else value < high
+    require(
+        isinstance(value, float) and low < value and inside,
+        f"`{name}` must be a float in ({low}, {high}{']' if include_high else ')'}. "
+        f"Received: {name}={value!r}",
+    )
+    return value

@@ -11,6 +11,10 @@ Examples:
     cmgan-export --model_dir=/tmp/run1 --format=tflite --export_dir=/tmp/tflite
 """
 
+from pipelines import _quiet  # noqa: F401  Before anything imports TensorFlow.
+
+# isort: split
+
 import sys
 
 from absl import app, flags
@@ -18,6 +22,7 @@ from absl import app, flags
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.runs import export as run_export
 from cmgan_tf.serving import tflite
+from pipelines import flags as config_flags
 
 _MODEL_DIR = flags.DEFINE_string(
     "model_dir", None, "Directory written by cmgan-train.", required=True
@@ -141,7 +146,7 @@ def format_tflite_parity(parity):
 
 def run():
     """Console-script entry point."""
-    app.run(main)
+    config_flags.run(main, "cmgan-export")
 
 
 if __name__ == "__main__":

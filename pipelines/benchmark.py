@@ -118,8 +118,8 @@ def _training_child(spec):
         result = {"flops_per_s": flops.sgemm_flops_per_second(tf)}
     else:
         from cmgan_tf.benchmarks import training_speed
-        from cmgan_tf.config import preset
         from cmgan_tf.data.registry import load_dataset
+        from cmgan_tf.presets import preset
 
         config = preset(spec["preset"]).replace(
             training={"batch_size": spec["batch_size"]}
@@ -236,11 +236,11 @@ def _latency_section():
     import numpy as np
 
     from cmgan_tf.benchmarks import latency
-    from cmgan_tf.config import preset
     from cmgan_tf.data.dataset import CrossModalDataset
     from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
     from cmgan_tf.data.registry import load_dataset
     from cmgan_tf.models.encoder import CrossModalEncoder
+    from cmgan_tf.presets import preset
     from cmgan_tf.training.builder import build_cmgan, build_text_vectorizer
 
     shapes_pairs = 64 if _SMOKE.value else 512
@@ -360,8 +360,8 @@ def _retrieval_section():
 
 def _quality_section():
     from cmgan_tf.benchmarks import quality
-    from cmgan_tf.config import preset
     from cmgan_tf.data.registry import load_dataset
+    from cmgan_tf.presets import preset
 
     dataset = load_dataset("wikipedia_classic")
     config = preset("smoke" if _SMOKE.value else "wikipedia")

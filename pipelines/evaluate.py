@@ -10,6 +10,10 @@ Example:
     cmgan-evaluate --model_dir=/tmp/run1 --queries=3,17,42
 """
 
+from pipelines import _quiet  # noqa: F401  Before anything imports TensorFlow.
+
+# isort: split
+
 import sys
 
 from absl import app, flags
@@ -17,6 +21,7 @@ from absl import app, flags
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.retrieval.evaluation import format_map_table
 from cmgan_tf.runs.evaluation import evaluate
+from pipelines import flags as config_flags
 
 _MODEL_DIR = flags.DEFINE_string(
     "model_dir", None, "Directory written by cmgan-train.", required=True
@@ -65,7 +70,7 @@ def main(argv):
 
 def run():
     """Console-script entry point."""
-    app.run(main)
+    config_flags.run(main, "cmgan-evaluate")
 
 
 if __name__ == "__main__":

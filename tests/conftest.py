@@ -17,9 +17,9 @@ tf.config.set_logical_device_configuration(
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from cmgan_tf.config import preset  # noqa: E402
 from cmgan_tf.data.dataset import CrossModalDataset, PairedSplit  # noqa: E402
 from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split  # noqa: E402
+from cmgan_tf.presets import preset  # noqa: E402
 from cmgan_tf.runs.model_dir import load_run  # noqa: E402
 from cmgan_tf.runs.trainer import train  # noqa: E402
 

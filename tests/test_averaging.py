@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cmgan_tf.config import preset
+from cmgan_tf.presets import preset
 from cmgan_tf.training.averaging import GeneratorWeightAveraging
 from cmgan_tf.training.builder import build_cmgan, build_optimizers
 from cmgan_tf.training.distribution import make_strategy

@@ -4,10 +4,11 @@ import keras
 import numpy as np
 import pytest
 
-from cmgan_tf.config import ModelConfig, preset
+from cmgan_tf.config import ExperimentConfig
 from cmgan_tf.data.word_vectors import load_word_vectors
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.backbones import ApplicationImageTrunk
+from cmgan_tf.presets import preset
 from cmgan_tf.runs.model_dir import load_run
 from cmgan_tf.runs.trainer import train
 from cmgan_tf.training.builder import build_cmgan, build_text_vectorizer
@@ -72,7 +73,7 @@ def test_bad_weight_files(mobilenet_weights, tmp_path, weights, message):
 )
 def test_backbone_flags_that_make_no_sense(fields, message):
     with pytest.raises(InvalidInputError, match=message):
-        ModelConfig(**fields)
+        ExperimentConfig().replace(model=fields)
 
 
 def test_too_small_images_for_a_backbone():

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cmgan_tf.config import preset
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.presets import preset
 from cmgan_tf.runs.evaluation import evaluate
 from cmgan_tf.runs.model_dir import load_run
 from cmgan_tf.runs.trainer import train
@@ -219,7 +219,7 @@ _XLA_SCRIPT = textwrap.dedent(
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from cmgan_tf.runs.trainer import train
-    from cmgan_tf.config import preset
+    from cmgan_tf.presets import preset
     config = preset("smoke").replace(
         data={"dataset": "npz", "data_dir": sys.argv[1]},
         training={"epochs": 1, "batch_size": 32},

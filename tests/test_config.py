@@ -7,17 +7,21 @@ import pytest
 from absl import flags
 
 from cmgan_tf.config import (
-    PRESETS,
     DataConfig,
     ExperimentConfig,
+    ImageTrunkConfig,
     LossConfig,
     ModelConfig,
     RuntimeConfig,
+    TextTrunkConfig,
     TrainingConfig,
-    preset,
+    config_flags,
+    flag_differences,
 )
 from cmgan_tf.errors import InvalidInputError
-from pipelines.flags import config_from_flags, define_config_flags
+from cmgan_tf.presets import PRESETS, preset
+from cmgan_tf.runs.model_dir import check_same_run
+from pipelines.flags import config_from_flags, define_config_flags, resolve_config
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -249,11 +253,27 @@ def flag_values():
     return flag_values
 
 
+def _leaf_fields(section_type):
+    for field in dataclasses.fields(section_type):
+        if dataclasses.is_dataclass(field.type):
+            yield from _leaf_fields(field.type)
+        else:
+            yield field
+
+
 def test_every_config_field_has_a_flag(flag_values):
-    for section in dataclasses.fields(ExperimentConfig):
-        for field in dataclasses.fields(section.type):
-            assert field.name in flag_values, field.name
+    leaves = [
+        f for s in dataclasses.fields(ExperimentConfig) for f in _leaf_fields(s.type)
+    ]
+    for field in leaves:
+        name = field.metadata.get("flag", field.name)
+        assert name in flag_values, name
+        # Help text comes from the field's metadata.
+        assert flag_values[name].help.startswith(field.metadata["help"])
+    # No two fields share a flag.
+    assert len(config_flags()) == len(leaves)
     assert "preset" in flag_values
+    assert "config_file" in flag_values
 
 
 def test_flags_override_the_preset(flag_values):
@@ -322,3 +342,309 @@ def test_invalid_flag_value_names_the_field(flag_values):
 def test_unknown_preset_flag_is_rejected_by_the_parser(flag_values):
     with pytest.raises(flags.IllegalFlagValueError):
         flag_values(["prog", "--preset=huge"])
+
+
+# Nested sections and the flat layout of older runs
+
+# `config.json` of a run written before the trunk and TFDS sections were
+# nested (`ExperimentConfig.to_json()` of the smoke preset with raw-input
+# fields changed, as the code of commit af18a58 wrote it).
+OLD_FLAT_CONFIG = {
+    "data": {
+        "data_dir": None,
+        "dataset": "shapes",
+        "image_size": 32,
+        "image_transform": "none",
+        "text_transform": "none",
+        "tfds_caption_key": "caption",
+        "tfds_image_key": "image",
+        "tfds_label_key": "label",
+        "tfds_name": None,
+        "tfds_test_split": "test",
+        "tfds_train_split": "train",
+        "validation_fraction": 0.2,
+    },
+    "loss": {
+        "inter_adversarial_weight": 1.0,
+        "intra_adversarial_weight": 1.0,
+        "pair_distance_weight": 0.0,
+        "reconstruction_weight": 0.0,
+        "semantic_weight": 1.0,
+    },
+    "model": {
+        "backbone_trainable": False,
+        "backbone_weights": None,
+        "classifier": "per_modality",
+        "common_dropout": 0.0,
+        "common_units": [16],
+        "decoder_units": [32],
+        "embedding_dim": 64,
+        "encoder_units": [32],
+        "image_backbone": "conv",
+        "image_dropout": 0.0,
+        "image_filters": [8, 16],
+        "image_trunk_units": 256,
+        "inter_discriminator": "conditional",
+        "inter_discriminator_units": [16],
+        "intra_discriminator_units": [],
+        "leaky_relu_slope": 0.2,
+        "linear_common_output": False,
+        "representation": "standardized_common",
+        "sequence_length": 24,
+        "share_common_layers": True,
+        "shared_decoder_layers": 0,
+        "temperature": 1.0,
+        "text_dropout": 0.0,
+        "text_filters": 64,
+        "text_window_sizes": [2, 3],
+        "vocabulary_size": 500,
+        "word_vectors": None,
+    },
+    "runtime": {
+        "jit_compile": True,
+        "keep_checkpoints": 2,
+        "model_dir": "/tmp/old_run",
+        "strategy": "auto",
+        "verbose": 0,
+    },
+    "training": {
+        "batch_size": 32,
+        "beta_1": 0.5,
+        "clip_norm": 0.0,
+        "ema_momentum": 0.0,
+        "epochs": 1,
+        "generator_steps": 2,
+        "learning_rate": 0.001,
+        "lr_decay_epochs": 100,
+        "lr_decay_rate": 0.5,
+        "seed": 0,
+        "weight_decay": 0.0,
+    },
+}
+
+OLD_RUN_NOW = PRESETS["smoke"].replace(
+    data={"dataset": "shapes", "image_size": 32},
+    model={
+        "image_trunk": {"filters": (8, 16)},
+        "text_trunk": {"vocabulary_size": 500, "window_sizes": (2, 3)},
+    },
+    training={"epochs": 1},
+    runtime={"model_dir": "/tmp/old_run", "verbose": 0},
+)
+
+
+def test_a_config_json_in_the_old_flat_layout_loads_and_compares_equal():
+    config = ExperimentConfig.from_json(json.dumps(OLD_FLAT_CONFIG))
+    assert config == OLD_RUN_NOW
+    assert config.model.image_trunk == ImageTrunkConfig(filters=(8, 16))
+    assert config.model.text_trunk == TextTrunkConfig(
+        vocabulary_size=500, window_sizes=(2, 3)
+    )
+    # Written again, it takes the nested layout.
+    data = json.loads(config.to_json())
+    assert data["model"]["image_trunk"]["filters"] == [8, 16]
+    assert "image_filters" not in data["model"]
+    assert data["data"]["tfds"]["tfds_name"] is None
+
+
+def test_nested_sections_round_trip_through_json():
+    config = ExperimentConfig().replace(
+        data={"dataset": "tfds", "tfds": {"tfds_name": "coco", "image_key": "img"}},
+        model={"image_trunk": {"backbone": "vgg19", "backbone_weights": "w.h5"}},
+    )
+    assert ExperimentConfig.from_json(config.to_json()) == config
+    assert config.data.tfds_options() == {
+        "tfds_name": "coco",
+        "image_key": "img",
+        "caption_key": "caption",
+        "label_key": "label",
+        "train_split": "train",
+        "test_split": "test",
+    }
+    assert ExperimentConfig().data.tfds_options() is None
+
+
+def test_flat_and_nested_names_of_a_field_are_the_same_field():
+    flat = ExperimentConfig().replace(model={"text_filters": 8, "image_filters": [4]})
+    nested = ExperimentConfig().replace(
+        model={"text_trunk": {"filters": 8}, "image_trunk": {"filters": (4,)}}
+    )
+    assert flat == nested
+    assert flat.model.text_trunk.filters == 8
+    assert flat.model.image_trunk.filters == (4,)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"training": {"epochs": "3"}},
+            "`epochs` must be an integer. Received: epochs='3'",
+        ),
+        (
+            {"model": {"image_filters": [1.5]}},
+            "`image_filters` must be a list of integers",
+        ),
+        ({"data": {"data_dir": 3}}, "`data_dir` must be a string or null"),
+        ({"runtime": {"jit_compile": "yes"}}, "`jit_compile` must be true or false"),
+        ({"training": 4}, "`training` must be a mapping of TrainingConfig fields"),
+        ({"model": {"image_trunk": []}}, "`image_trunk` must be a mapping"),
+        (
+            {"model": {"image_trunk": {"size": 3}}},
+            r"Unknown ImageTrunkConfig fields \['size'\]",
+        ),
+    ],
+)
+def test_wrong_types_and_unknown_keys_name_the_key_and_what_was_expected(data, message):
+    with pytest.raises(InvalidInputError, match=message):
+        ExperimentConfig.from_dict(data)
+
+
+def test_flag_differences_lists_changed_fields_by_flag_name():
+    base = PRESETS["smoke"]
+    config = base.replace(training={"epochs": 9}, model={"image_filters": (4,)})
+    assert flag_differences(config, base) == [
+        ("image_filters", (4,), base.model.image_trunk.filters),
+        ("epochs", 9, 2),
+    ]
+    assert flag_differences(base, base) == []
+
+
+# Configuration files
+
+
+def _parse(flag_values, *args):
+    flag_values(["prog", *args])
+    return resolve_config(flag_values)
+
+
+def test_a_runs_config_json_replays_it(flag_values, tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(OLD_RUN_NOW.to_json())
+    name, config = _parse(flag_values, f"--config_file={path}")
+    assert config == OLD_RUN_NOW
+    assert name == "reference"
+
+
+def test_an_old_flat_config_json_replays_it(flag_values, tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(OLD_FLAT_CONFIG))
+    _, config = _parse(flag_values, f"--config_file={path}")
+    assert config == OLD_RUN_NOW
+
+
+def test_files_are_layered_in_order_and_flags_win(flag_values, tmp_path):
+    (tmp_path / "a.yaml").write_text(
+        "preset: smoke\n"
+        "training: {epochs: 5, seed: 3}\n"
+        "model:\n  image_filters: [4, 8]\n"
+    )
+    (tmp_path / "b.json").write_text('{"training": {"epochs": 6, "batch_size": 16}}')
+    name, config = _parse(
+        flag_values,
+        f"--config_file={tmp_path / 'a.yaml'}",
+        f"--config_file={tmp_path / 'b.json'}",
+        "--batch_size=8",
+    )
+    assert name == "smoke"
+    assert config == PRESETS["smoke"].replace(
+        training={"epochs": 6, "seed": 3, "batch_size": 8},
+        model={"image_trunk": {"filters": (4, 8)}},
+    )
+
+
+def test_a_file_naming_the_same_preset_as_the_flag_is_fine(flag_values, tmp_path):
+    (tmp_path / "a.yaml").write_text("preset: smoke\n")
+    name, config = _parse(
+        flag_values, "--preset=smoke", f"--config_file={tmp_path / 'a.yaml'}"
+    )
+    assert (name, config) == ("smoke", PRESETS["smoke"])
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("absent.json", None, "absent.json cannot be read .*expected an existing JSON"),
+        (
+            "bad.json",
+            "{not json",
+            "bad.json is not valid JSON: Expecting property name",
+        ),
+        ("bad.yaml", "training: [1, 2", "bad.yaml is not valid YAML: .*line 1"),
+        (
+            "list.yaml",
+            "- 1\n- 2\n",
+            "list.yaml must hold a mapping of configuration sections",
+        ),
+        (
+            "key.json",
+            '{"training": {"epoch": 3}}',
+            r"key.json: Unknown TrainingConfig fields \['epoch'\]",
+        ),
+        (
+            "section.json",
+            '{"optimizer": {}}',
+            "section.json: Unknown configuration section 'optimizer'",
+        ),
+        (
+            "type.yaml",
+            "training:\n  epochs: many\n",
+            "type.yaml: `epochs` must be an integer. Received: epochs='many'",
+        ),
+        (
+            "range.yaml",
+            "training:\n  epochs: 0\n",
+            "range.yaml: `epochs` must be a positive integer",
+        ),
+        (
+            "preset.yaml",
+            "preset: huge\n",
+            "preset.yaml `preset` must be one of reference",
+        ),
+        (
+            "conflict.yaml",
+            "preset: shapes\n",
+            "conflict.yaml names preset 'shapes', which conflicts with --preset=smoke",
+        ),
+    ],
+)
+def test_bad_config_file_is_one_error_naming_the_file_and_the_key(
+    flag_values, tmp_path, name, text, message
+):
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    flag_values(["prog", "--preset=smoke", f"--config_file={path}"])
+    with pytest.raises(InvalidInputError, match=message) as error:
+        resolve_config(flag_values)
+    assert f"--config_file={path}" in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_two_files_naming_different_presets_conflict(flag_values, tmp_path):
+    (tmp_path / "a.yaml").write_text("preset: smoke\n")
+    (tmp_path / "b.yaml").write_text("preset: shapes\n")
+    flag_values(
+        [
+            "prog",
+            f"--config_file={tmp_path / 'a.yaml'}",
+            f"--config_file={tmp_path / 'b.yaml'}",
+        ]
+    )
+    with pytest.raises(
+        InvalidInputError,
+        match="b.yaml names preset 'shapes', which conflicts with preset 'smoke' of",
+    ):
+        resolve_config(flag_values)
+
+
+def test_an_interrupted_run_with_an_old_flat_config_json_may_resume(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(OLD_FLAT_CONFIG))
+    config = OLD_RUN_NOW.replace(runtime={"model_dir": "/tmp/old_run"})
+    # The same configuration, now nested: resuming is allowed.
+    check_same_run(config, str(tmp_path))
+    changed = config.replace(model={"image_trunk": {"filters": (4,)}})
+    with pytest.raises(
+        InvalidInputError, match=r"--image_filters=\(4,\) \(was \(8, 16\)\)"
+    ):
+        check_same_run(changed, str(tmp_path))

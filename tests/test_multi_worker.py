@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from cmgan_tf.config import preset
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.presets import preset
 from cmgan_tf.retrieval.evaluation import random_ranking_scores
 from cmgan_tf.runs.trainer import prepare_data
 from cmgan_tf.training.distribution import make_strategy

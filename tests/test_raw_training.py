@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from cmgan_tf.config import preset
 from cmgan_tf.data.dataset import CrossModalDataset
 from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
+from cmgan_tf.presets import preset
 from cmgan_tf.runs.evaluation import evaluate
 from cmgan_tf.runs.model_dir import load_run
 from cmgan_tf.runs.trainer import train

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cmgan_tf.config import preset
 from cmgan_tf.data.registry import load_dataset
 from cmgan_tf.errors import InvalidInputError, TrainingDivergedError
+from cmgan_tf.presets import preset
 from cmgan_tf.runs.model_dir import ENCODER_FILE
 from cmgan_tf.runs.trainer import train
 from cmgan_tf.training import checkpointing

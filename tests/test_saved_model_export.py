@@ -89,9 +89,7 @@ def test_feature_model_signatures_match_keras_in_a_fresh_process(feature_run, tm
     _, encoder = feature_run
     test = load_dataset("wikipedia_classic").test
     galleries = _galleries(encoder, test)
-    path = _write_version(
-        encoder, tmp_path / "serving", galleries=galleries, top_k=5
-    )
+    path = _write_version(encoder, tmp_path / "serving", galleries=galleries, top_k=5)
     outputs = _run_in_fresh_process(path, test.images[:40], test.texts[:40], tmp_path)
     assert outputs["retrieve_with_image/ids"].shape == (40, 5)
     assert outputs["retrieve_with_image/ids"].dtype == np.int64
@@ -101,9 +99,7 @@ def test_feature_model_signatures_match_keras_in_a_fresh_process(feature_run, tm
 def test_raw_model_signatures_take_strings_and_uint8_images(raw_run, tmp_path):
     encoder, test = raw_run
     galleries = _galleries(encoder, test)
-    path = _write_version(
-        encoder, tmp_path / "serving", galleries=galleries, top_k=5
-    )
+    path = _write_version(encoder, tmp_path / "serving", galleries=galleries, top_k=5)
     signatures = client.load_signatures(path)
     assert signatures["encode_text"]["inputs"] == {
         "texts": {"dtype": "string", "shape": [None]}
@@ -119,9 +115,7 @@ def test_serving_layout_config_and_models_config(feature_run, tmp_path):
     model_dir, encoder = feature_run
     config = ExperimentConfig.from_json((model_dir / "config.json").read_text())
     export_dir = tmp_path / "serving"
-    first = _write_version(
-        encoder, export_dir, model_name="wiki", config=config
-    )
+    first = _write_version(encoder, export_dir, model_name="wiki", config=config)
     second = _write_version(encoder, export_dir, model_name="wiki")
     repository.write_serving_version(encoder, export_dir, model_name="other")
     assert (first.name, second.name) == ("1", "2")
@@ -183,9 +177,7 @@ def test_a_failed_export_leaves_nothing_on_disk(feature_run, tmp_path, monkeypat
     path = _write_version(encoder, export_dir, version=1)
     monkeypatch.setattr(repository, "export_saved_model", fail_half_way)
     with pytest.raises(OSError):
-        repository.write_serving_version(
-            encoder, export_dir, version=1, overwrite=True
-        )
+        repository.write_serving_version(encoder, export_dir, version=1, overwrite=True)
     assert (path / "saved_model.pb").stat().st_size > 100
     assert sorted(os.listdir(export_dir / "cmgan")) == ["1"]
 
@@ -241,9 +233,7 @@ def test_gallery_file_ids_are_what_retrieval_returns(feature_run, tmp_path):
     np.savez(tmp_path / "g.npz", text_embeddings=embeddings, text_ids=ids)
     galleries = galleries_lib.load_gallery_file(tmp_path / "g.npz")
     assert set(galleries) == {"text"}
-    path = _write_version(
-        encoder, tmp_path / "s", galleries=galleries, top_k=3
-    )
+    path = _write_version(encoder, tmp_path / "s", galleries=galleries, top_k=3)
     model = tf.saved_model.load(str(path))
     assert "retrieve_with_text" not in model.signatures
     images = load_dataset("wikipedia_classic").test.images[:4]
@@ -392,9 +382,7 @@ def test_rest_url_and_error_answers():
 
 def test_export_run_with_parity_check(feature_run, tmp_path):
     model_dir, _ = feature_run
-    result = export_serving_model(
-        model_dir, tmp_path, top_k=5, check_parity=True
-    )
+    result = export_serving_model(model_dir, tmp_path, top_k=5, check_parity=True)
     parity = result["parity"]
     assert parity["encode_image_max_abs_diff"] < 1e-5
     assert parity["encode_text_max_abs_diff"] < 1e-5

@@ -12,8 +12,8 @@ import keras
 import numpy as np
 import pytest
 
-from cmgan_tf.config import preset
 from cmgan_tf.data.pipeline import training_dataset
+from cmgan_tf.presets import preset
 from cmgan_tf.training.builder import build_cmgan, build_optimizers
 from cmgan_tf.training.distribution import make_strategy
 from tests.conftest import make_paired_split

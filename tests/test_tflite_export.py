@@ -83,9 +83,7 @@ def test_raw_encoders_take_pixels_and_token_ids(raw_run, raw_export):
 
 def test_parity_report_of_every_variant(feature_run, tmp_path):
     model_dir, encoder = feature_run
-    result = export_tflite_model(
-        model_dir, tmp_path / "tflite", check_parity=True
-    )
+    result = export_tflite_model(model_dir, tmp_path / "tflite", check_parity=True)
     report = result["parity"]
     assert set(report) == {"keras", *tflite.VARIANTS}
     assert report["float32"]["image_max_abs_diff"] < 5e-5

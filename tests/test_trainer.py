@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from cmgan_tf import file_io
-from cmgan_tf.config import preset
 from cmgan_tf.data.dataset import CrossModalDataset
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.presets import preset
 from cmgan_tf.runs import model_dir as run_files
 from cmgan_tf.runs.evaluation import evaluate
 from cmgan_tf.runs.trainer import TrainingRun, train

@@ -54,7 +54,7 @@ def training_step_flops(config, image_dim, text_dim, num_classes, batch_size):
         The FLOPs of one step, an integer.
 
     Example:
-    >>> from cmgan_tf.config import preset
+    >>> from cmgan_tf.presets import preset
     >>> flops = training_step_flops(preset("reference"), 4096, 300, 10, 64)
     >>> round(flops / 1e9, 1)  # GFLOP of the paper-size step at batch 64
     31.0

@@ -14,18 +14,9 @@ def load_configured_dataset(data, data_dir=None):
     Returns:
         A `CrossModalDataset`.
     """
-    # `load_dataset` takes TFDS options for dataset "tfds" and refuses them
-    # for the others.
-    options = {}
-    if data.dataset == "tfds":
-        options["tfds_options"] = {
-            "tfds_name": data.tfds_name,
-            "image_key": data.tfds_image_key,
-            "caption_key": data.tfds_caption_key,
-            "label_key": data.tfds_label_key,
-            "train_split": data.tfds_train_split,
-            "test_split": data.tfds_test_split,
-        }
     return load_dataset(
-        data.dataset, data_dir or data.data_dir, image_size=data.image_size, **options
+        data.dataset,
+        data_dir or data.data_dir,
+        image_size=data.image_size,
+        tfds_options=data.tfds_options(),
     )

@@ -71,8 +71,7 @@ def export_serving_model(
     else:
         split = getattr(dataset, gallery_split)
         galleries = {
-            m: gallery.gallery_from_split(encoder, split, m)
-            for m in MODALITIES
+            m: gallery.gallery_from_split(encoder, split, m) for m in MODALITIES
         }
     path = repository.write_serving_version(
         encoder,

@@ -22,7 +22,7 @@ import keras
 # them with Keras, so a fresh process can load it.
 import cmgan_tf.models  # noqa: F401
 from cmgan_tf import file_io
-from cmgan_tf.config import ExperimentConfig
+from cmgan_tf.config import ExperimentConfig, flag_differences
 from cmgan_tf.errors import InvalidInputError
 
 CONFIG_FILE = "config.json"
@@ -74,12 +74,11 @@ def check_same_run(config, model_dir):
     # How verbose the progress output is does not change the run.
     ignored = {"runtime": {"verbose": config.runtime.verbose}}
     if recorded.replace(**ignored) != config:
-        old, new = recorded.to_dict(), config.replace(**ignored).to_dict()
         differences = [
-            f"--{field}={new[section][field]!r} (was {old[section][field]!r})"
-            for section in new
-            for field in new[section]
-            if new[section][field] != old[section][field]
+            f"--{name}={value!r} (was {old!r})"
+            for name, value, old in flag_differences(
+                config.replace(**ignored), recorded
+            )
         ]
         raise InvalidInputError(
             f"{model_dir} holds an interrupted run with another configuration "

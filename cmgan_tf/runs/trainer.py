@@ -16,6 +16,7 @@ from cmgan_tf.data.pipeline import training_dataset
 from cmgan_tf.data.splits import train_validation_split
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.encoder import CrossModalEncoder
+from cmgan_tf.presets import describe
 from cmgan_tf.retrieval.callbacks import RetrievalValidation
 from cmgan_tf.retrieval.evaluation import evaluate_encoder
 from cmgan_tf.runs import model_dir as run_files
@@ -29,6 +30,7 @@ from cmgan_tf.training.builder import (
 from cmgan_tf.training.checkpointing import BestWeights, EpochCheckpoints
 from cmgan_tf.training.distribution import (
     make_strategy,
+    replica_devices,
     weights_fingerprint,
     worker_model_dir,
 )
@@ -83,20 +85,25 @@ class TrainingRun:
             interrupted run. Defaults to `False`.
         dataset: A `CrossModalDataset` to train on instead of the one
             `config.data` names (tests and notebooks hand in their own).
+        preset_name: The preset `config` was made from; the log names it and
+            the flags that differ from it. Defaults to `"reference"`.
 
     Example:
     ```python
-    metrics = TrainingRun(presets.get("smoke").replace(
-        runtime={"model_dir": "/tmp/run"})).run()
+    metrics = TrainingRun(preset("smoke").replace(
+        runtime={"model_dir": "/tmp/run"}), preset_name="smoke").run()
     ```
     """
 
-    def __init__(self, config, *, overwrite=False, dataset=None):
+    def __init__(
+        self, config, *, overwrite=False, dataset=None, preset_name="reference"
+    ):
         if not config.runtime.model_dir:
             raise InvalidInputError("`model_dir` is required to train.")
         self.config = config
         self.overwrite = overwrite
         self.dataset = dataset
+        self.preset_name = preset_name
         self.model_dir = config.runtime.model_dir
         # Every worker resumes from the chief's checkpoints (on a file system
         # they share) but writes only to its own directory.
@@ -115,6 +122,7 @@ class TrainingRun:
         self._build_strategy()
         self._load_data()
         self._write_config()
+        self._log_summary()
         self._build_model()
         initial_epoch = self._restore()
         start = time.perf_counter()
@@ -150,7 +158,9 @@ class TrainingRun:
             run_files.path(self.output_dir, run_files.CONFIG_FILE),
             self.config.to_dict(),
         )
-        logging.info("Configuration:\n%s", self.config.to_json())
+
+    def _log_summary(self):
+        """Logs the run's essential facts, one line each, before it starts."""
         logging.info(
             "Dataset %s: %d training, %d validation, %d test pairs, %d classes.",
             self.dataset.name,
@@ -159,17 +169,24 @@ class TrainingRun:
             self.dataset.test.num_pairs,
             self.train_split.num_classes,
         )
+        logging.info("Devices: %s.", ", ".join(replica_devices(self.strategy)))
+        logging.info(
+            "Strategy %s with %d replica(s); XLA %s.",
+            type(self.strategy).__name__,
+            self.strategy.num_replicas_in_sync,
+            "on" if self.config.runtime.jit_compile else "off",
+        )
+        logging.info("%s.", describe(self.config, self.preset_name))
+        logging.info(
+            "Outputs in %s (configuration, checkpoints, TensorBoard logs, "
+            "metrics, encoder).",
+            self.output_dir,
+        )
 
     def _build_model(self):
         """Builds and compiles the CM-GAN under the strategy's scope."""
         config = self.config
         keras.utils.set_random_seed(config.training.seed)
-        logging.info(
-            "Strategy %s with %d replica(s); XLA %s.",
-            type(self.strategy).__name__,
-            self.strategy.num_replicas_in_sync,
-            "on" if config.runtime.jit_compile else "off",
-        )
         self.text_vectorizer = build_text_vectorizer(config, self.train_split)
         self.steps_per_epoch = self.train_split.num_pairs // config.training.batch_size
         with self.strategy.scope():
@@ -304,10 +321,12 @@ class TrainingRun:
         return metrics
 
 
-def train(config, *, overwrite=False, dataset=None):
+def train(config, *, overwrite=False, dataset=None, preset_name="reference"):
     """Trains a CM-GAN and writes its model directory (see `TrainingRun`).
 
     Returns:
         Dict written to `metrics.json`.
     """
-    return TrainingRun(config, overwrite=overwrite, dataset=dataset).run()
+    return TrainingRun(
+        config, overwrite=overwrite, dataset=dataset, preset_name=preset_name
+    ).run()

@@ -34,14 +34,14 @@ def build_text_vectorizer(config, train_split):
         return None
     return make_text_vectorizer(
         train_split.texts,
-        vocabulary_size=config.model.vocabulary_size,
-        sequence_length=config.model.sequence_length,
+        vocabulary_size=config.model.text_trunk.vocabulary_size,
+        sequence_length=config.model.text_trunk.sequence_length,
     )
 
 
 def _trunks(config, train_split, text_vectorizer):
     """Returns `(image_trunk, text_trunk)` for the kind of inputs of the split."""
-    model = config.model
+    image, text = config.model.image_trunk, config.model.text_trunk
     if text_vectorizer is None:
         return (
             FeatureTrunk.fitted(
@@ -51,30 +51,30 @@ def _trunks(config, train_split, text_vectorizer):
                 train_split.texts, config.data.text_transform, name="text_trunk"
             ),
         )
-    if model.image_backbone == "conv":
+    if image.backbone == "conv":
         image_trunk = ConvImageTrunk(
             train_split.image_shape[0],
-            filters=model.image_filters,
-            units=model.image_trunk_units,
+            filters=image.filters,
+            units=image.units,
             name="image_trunk",
         )
     else:
         image_trunk = ApplicationImageTrunk(
-            model.image_backbone,
+            image.backbone,
             train_split.image_shape[0],
-            units=model.image_trunk_units,
-            trainable_backbone=model.backbone_trainable,
-            weights_path=model.backbone_weights,
+            units=image.units,
+            trainable_backbone=image.backbone_trainable,
+            weights_path=image.backbone_weights,
             name="image_trunk",
         )
     return (
         image_trunk,
         WordCNNTextTrunk(
             text_vectorizer.vocabulary_size(),
-            model.sequence_length,
-            embedding_dim=model.embedding_dim,
-            window_sizes=model.text_window_sizes,
-            filters_per_window=model.text_filters,
+            text.sequence_length,
+            embedding_dim=text.embedding_dim,
+            window_sizes=text.window_sizes,
+            filters_per_window=text.filters,
             name="text_trunk",
         ),
     )
@@ -83,7 +83,7 @@ def _trunks(config, train_split, text_vectorizer):
 def input_shapes(config, train_split):
     """Returns the generator's input shapes, token ids for raw captions."""
     text = (
-        (None, config.model.sequence_length)
+        (None, config.model.text_trunk.sequence_length)
         if isinstance(train_split, ImageCaptionSplit)
         else (None, *train_split.text_shape)
     )
@@ -168,11 +168,12 @@ def build_cmgan(config, train_split, multi_label, text_vectorizer=None):
         **discriminators,
     )
     cmgan.build(input_shapes(config, train_split))
-    if config.model.word_vectors and text_vectorizer is not None:
+    word_vectors = config.model.text_trunk.word_vectors
+    if word_vectors and text_vectorizer is not None:
         _initialise_word_embeddings(
             cmgan.generator.text_trunk.embedding,
             text_vectorizer.get_vocabulary(),
-            config.model.word_vectors,
+            word_vectors,
         )
     return cmgan
 

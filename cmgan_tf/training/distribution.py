@@ -46,6 +46,22 @@ def make_strategy(name):
     return _mirrored_strategy(tuple(d.name for d in devices))
 
 
+def replica_devices(strategy):
+    """Returns the names of the devices `strategy` runs its replicas on.
+
+    Example:
+    >>> len(replica_devices(tf.distribute.get_strategy()))
+    1
+    """
+    try:
+        return tuple(strategy.extended.worker_devices)
+    except RuntimeError:
+        # The default strategy has no device list: TensorFlow places its ops
+        # on the first GPU if there is one, else on the CPU.
+        gpus = tf.config.list_logical_devices("GPU")
+        return ((gpus or tf.config.list_logical_devices("CPU"))[0].name,)
+
+
 @functools.cache
 def _mirrored_strategy(devices):
     # One strategy per device set and process: TensorFlow's collective
