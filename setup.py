@@ -33,6 +33,9 @@ setuptools.setup(
         # The LiteRT runtime of the TFLite encoders (tf.lite.Interpreter is
         # deprecated).
         "ai-edge-litert>=2.3,<3",
+        # TF Serving's protos, for the warm-up requests every SavedModel
+        # export writes (also the "serving" extra, for the gRPC client).
+        "tensorflow-serving-api==2.21.*",
     ],
     extras_require={
         # NVIDIA GPUs on Linux: TensorFlow with the CUDA and cuDNN libraries
@@ -42,11 +45,14 @@ setuptools.setup(
         "serving": ["tensorflow-serving-api==2.21.*"],
         # The CCA and semantic-matching baselines of pipelines/benchmark.py.
         "benchmark": ["scikit-learn>=1.5"],
+        # The approximate index of cmgan-embed --ann / cmgan-search --backend=faiss.
+        "ann": ["faiss-cpu>=1.9"],
         "test": [
             "pytest>=8",
             "ruff>=0.6",
             "tensorflow-serving-api==2.21.*",
             "scikit-learn>=1.5",
+            "faiss-cpu>=1.9",
         ],
     },
     entry_points={
@@ -54,6 +60,8 @@ setuptools.setup(
             "cmgan-train=pipelines.train:run",
             "cmgan-evaluate=pipelines.evaluate:run",
             "cmgan-export=export.export:run",
+            "cmgan-embed=pipelines.embed:run",
+            "cmgan-search=pipelines.search:run",
         ]
     },
 )

@@ -52,17 +52,24 @@ _VERSION = flags.DEFINE_integer(
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace the version if it exists.")
 _GALLERY = flags.DEFINE_enum(
     "gallery",
-    "test",
+    None,
     list(run_export.GALLERY_SPLITS),
     "Split of the run's dataset that the retrieve_with_* signatures rank "
-    "(ids are indices in the split); 'none' for no retrieval signatures.",
+    "(ids are indices in the split); 'none' for no retrieval signatures. "
+    "Default: test, unless --gallery_file or --gallery_dir is given.",
 )
 _GALLERY_FILE = flags.DEFINE_string(
     "gallery_file",
     None,
     "A .npz holding image_embeddings and/or text_embeddings (n, dim), and "
-    "optionally image_ids / text_ids (n,), to rank instead of a split; "
-    "use with --gallery=none.",
+    "optionally image_ids / text_ids (n,), to rank instead of a split.",
+)
+_GALLERY_DIR = flags.DEFINE_string(
+    "gallery_dir",
+    None,
+    "A gallery directory written by cmgan-embed with this run: the "
+    "retrieve_with_* signatures (and, with --format=tflite, the "
+    "retrieve_with_*.tflite models) rank its items and return its string ids.",
 )
 _TOP_K = flags.DEFINE_integer("top_k", 10, "Items each retrieval returns.")
 _SERVING_BASE_PATH = flags.DEFINE_string(
@@ -96,6 +103,8 @@ def main(argv):
                 overwrite=_OVERWRITE.value,
                 data_dir=_DATA_DIR.value,
                 check_parity=_CHECK_PARITY.value,
+                gallery_dir=_GALLERY_DIR.value,
+                top_k=_TOP_K.value,
             )
         else:
             result = run_export.export_serving_model(
@@ -106,6 +115,7 @@ def main(argv):
                 overwrite=_OVERWRITE.value,
                 gallery_split=_GALLERY.value,
                 gallery_file=_GALLERY_FILE.value,
+                gallery_dir=_GALLERY_DIR.value,
                 top_k=_TOP_K.value,
                 serving_base_path=_SERVING_BASE_PATH.value,
                 data_dir=_DATA_DIR.value,

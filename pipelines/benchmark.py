@@ -29,7 +29,7 @@ import time
 
 from absl import app, flags, logging
 
-SECTIONS = ("training", "latency", "retrieval", "quality")
+SECTIONS = ("training", "latency", "retrieval", "quality", "collection")
 
 _SECTIONS = flags.DEFINE_list(
     "sections", list(SECTIONS), f"Sections to run, of {', '.join(SECTIONS)}."
@@ -46,6 +46,11 @@ _SMOKE = flags.DEFINE_bool(
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the quality runs.")
 _GALLERY_SIZES = flags.DEFINE_list(
     "gallery_sizes", ["10000", "100000", "1000000"], "Gallery sizes to search."
+)
+_EMBED_SIZES = flags.DEFINE_list(
+    "embed_sizes",
+    ["10000", "100000"],
+    "Collection sizes (JPEG files) that cmgan-embed is measured on.",
 )
 _RETRIEVAL_DIM = flags.DEFINE_integer(
     "retrieval_dim", 128, "Size of the synthetic gallery representations."
@@ -378,10 +383,61 @@ def _quality_section():
     return results
 
 
+def _collection_section():
+    from cmgan_tf.benchmarks import collection_speed
+    from cmgan_tf.data.dataset import CrossModalDataset
+    from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
+    from cmgan_tf.presets import preset
+    from cmgan_tf.runs.model_dir import load_run
+    from cmgan_tf.runs.trainer import train
+
+    search_sizes = (2000,) if _SMOKE.value else tuple(map(int, _GALLERY_SIZES.value))
+    embed_sizes = (32, 64) if _SMOKE.value else tuple(map(int, _EMBED_SIZES.value))
+    with tempfile.TemporaryDirectory() as root:
+        # Speed does not depend on how well the model is trained: one epoch.
+        config = preset("shapes").replace(
+            training={"epochs": 1},
+            runtime={"model_dir": os.path.join(root, "run"), "verbose": 0},
+        )
+        dataset = None
+        if _SMOKE.value:
+            config = config.replace(
+                model={"image_filters": (8,), "vocabulary_size": 60}
+            )
+            dataset = CrossModalDataset(
+                "shapes",
+                generate_shapes_split(128, image_size=16, seed=1),
+                generate_shapes_split(32, image_size=16, seed=2),
+                multi_label=False,
+                class_names=CLASS_NAMES,
+            )
+        train(config, dataset=dataset)
+        encoder = load_run(config.runtime.model_dir)[1]
+        return {
+            "embedding": collection_speed.measure_embedding(
+                config.runtime.model_dir, root, embed_sizes
+            ),
+            "search": [
+                collection_speed.measure_search(
+                    size, _RETRIEVAL_DIM.value, repeats=_REPEATS.value
+                )
+                for size in search_sizes
+            ],
+            "tflite_retrieval": collection_speed.measure_tflite_retrieval(
+                encoder,
+                list(generate_shapes_split(4, seed=3).texts),
+                root,
+                500 if _SMOKE.value else 10000,
+                repeats=5 if _SMOKE.value else 200,
+            ),
+        }
+
+
 _RUNNERS = {
     "latency": _latency_section,
     "retrieval": _retrieval_section,
     "quality": _quality_section,
+    "collection": _collection_section,
 }
 
 
@@ -430,6 +486,10 @@ def _markdown(results, command):
         "quality": (
             "Retrieval quality (wikipedia_classic test split, MAP@all)",
             report.quality_table,
+        ),
+        "collection": (
+            "Searching your own collection (cmgan-embed, cmgan-search, TFLite)",
+            report.collection_tables,
         ),
     }
     machine = results["machine"]

@@ -85,8 +85,8 @@ def feature_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def raw_run(tmp_path_factory):
-    """`(encoder, test split)` trained on small raw shape images and captions."""
+def raw_training(tmp_path_factory):
+    """`(model_dir, encoder, test split)` of a run on small raw shape images."""
     dataset = CrossModalDataset(
         "shapes",
         generate_shapes_split(256, image_size=16, seed=1),
@@ -107,4 +107,10 @@ def raw_run(tmp_path_factory):
         training={"epochs": 1, "batch_size": 32},
         runtime={"model_dir": str(tmp_path_factory.mktemp("raw") / "run")},
     )
-    return _train(config, dataset), dataset.test
+    return config.runtime.model_dir, _train(config, dataset), dataset.test
+
+
+@pytest.fixture(scope="session")
+def raw_run(raw_training):
+    """`(encoder, test split)` trained on small raw shape images and captions."""
+    return raw_training[1:]

@@ -64,7 +64,13 @@ def test_smoke_benchmark_writes_results_and_tables(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["load"]["busy"]
     sections = results["sections"]
-    assert set(sections) == {"training", "latency", "retrieval", "quality"}
+    assert set(sections) == {
+        "training",
+        "latency",
+        "retrieval",
+        "quality",
+        "collection",
+    }
 
     training = sections["training"]["results"]
     runs = training["runs"]
@@ -99,6 +105,15 @@ def test_smoke_benchmark_writes_results_and_tables(tmp_path):
     assert quality["CM-GAN full"]["map_image_to_text_mean"] > 0.15
     assert quality["CCA"]["map_image_to_text"] > 0.15
     assert quality["Semantic matching"]["map_image_to_text"] > 0.15
+
+    collection = sections["collection"]["results"]
+    assert [r["items"] for r in collection["embedding"]] == [32, 64]
+    assert all(
+        r["images_per_s"] > 0 and r["peak_rss_mb"] > 0 for r in collection["embedding"]
+    )
+    for row in collection["search"]:
+        assert 0.5 < row["faiss_recall_at_10"] <= 1.0 and row["exact_qps"] > 0
+    assert collection["tflite_retrieval"]["single_ms"] > 0
 
     text = markdown.read_text()
     assert text in result.stdout

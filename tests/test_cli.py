@@ -5,7 +5,6 @@ Each console script runs once for real (train, evaluate, export, and their
 with the flags parsed by absl as the script would and restored afterwards.
 """
 
-import importlib
 import json
 import os
 import re
@@ -14,12 +13,11 @@ import sys
 from importlib import metadata
 
 import pytest
-from absl import app, flags
-from absl.testing import flagsaver
 
 from cmgan_tf.config import ExperimentConfig
 from cmgan_tf.presets import preset
-from pipelines import _quiet  # Defines --tf_log_level before any flagsaver.
+from pipelines import _quiet
+from tests.cli_utils import run_main as _main
 
 # A log line of TensorFlow's C++ code (absl's format, a .cc source file).
 TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} .*\.cc:\d+\] ", re.MULTILINE)
@@ -37,30 +35,6 @@ def _script(name, *args, timeout=300, env=None):
         timeout=timeout,
         env={**environ, **(env or {})},
     )
-
-
-def _main(module_name, *args):
-    """Runs `module_name`'s `main()` here as its console script would.
-
-    Returns:
-        What the user would read on stderr when the command fails (the
-        `sys.exit` message, or absl's usage error), or `None` if it succeeded.
-    """
-    with flagsaver.flagsaver():
-        # A fresh import defines the module's flags; flagsaver deletes them
-        # on exit, so that each command sees only its own flags.
-        sys.modules.pop(module_name, None)
-        try:
-            module = importlib.import_module(module_name)
-            argv = flags.FLAGS(["prog", *args])
-            module.main(argv)
-        except SystemExit as exit:
-            return str(exit.code)
-        except app.UsageError as error:
-            return f"FATAL Flags parsing error: {error}"
-        finally:
-            sys.modules.pop(module_name, None)
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +58,8 @@ def test_console_scripts_are_installed():
     assert scripts["cmgan-train"] == "pipelines.train:run"
     assert scripts["cmgan-evaluate"] == "pipelines.evaluate:run"
     assert scripts["cmgan-export"] == "export.export:run"
+    assert scripts["cmgan-embed"] == "pipelines.embed:run"
+    assert scripts["cmgan-search"] == "pipelines.search:run"
 
 
 @pytest.mark.slow
@@ -189,8 +165,13 @@ def test_train_refuses_to_overwrite_a_finished_run(trained_run):
         ),
         (
             "export.export",
-            ["--model_dir={tmp}", "--export_dir={tmp}/r", "--gallery_file=g.npz"],
-            "not both",
+            [
+                "--model_dir={tmp}",
+                "--export_dir={tmp}/r",
+                "--gallery=test",
+                "--gallery_file=g.npz",
+            ],
+            "Give one of --gallery, --gallery_file and --gallery_dir",
         ),
         ("train", ["--dataset=imagenet", "--model_dir={tmp}/r"], "Unknown dataset"),
         ("train", ["--batch_size=0", "--model_dir={tmp}/r"], "batch_size"),

@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -153,10 +154,13 @@ def test_query_ids_given_as_strings_are_accepted():
 
 @pytest.fixture(scope="module")
 def feature_reports(feature_run, tmp_path_factory):
-    """Reports of the two-epoch feature run and of an untrained model."""
+    """Reports of the two-epoch feature run and of the same model untrained."""
     model_dir, encoder = feature_run
     config = load_run(model_dir)[0]
     dataset = load_dataset("wikipedia_classic")
+    # The run's own seed: the untrained model holds the weights the run
+    # started from, whatever other tests drew from the global generator.
+    keras.utils.set_random_seed(config.training.seed)
     untrained = CrossModalEncoder.from_generator(
         build_generator(config, dataset.train),
         dataset.train.images,

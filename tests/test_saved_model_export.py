@@ -28,8 +28,12 @@ inputs = np.load(sys.argv[2], allow_pickle=True)
 outputs = {}
 for name in model.signatures:
     signature = model.signatures[name]
-    key = "images" if "images" in signature.structured_input_signature[1] else "texts"
-    for output, value in signature(**{key: tf.constant(inputs[key])}).items():
+    (key,) = signature.structured_input_signature[1]
+    if key == "image_bytes":
+        batch = [tf.io.encode_png(image).numpy() for image in inputs["images"]]
+    else:
+        batch = inputs[key]
+    for output, value in signature(**{key: tf.constant(batch)}).items():
         outputs[f"{name}/{output}"] = value.numpy()
 np.savez(sys.argv[3], **outputs)
 """
@@ -109,6 +113,14 @@ def test_raw_model_signatures_take_strings_and_uint8_images(raw_run, tmp_path):
     }
     outputs = _run_in_fresh_process(path, test.images[:20], test.texts[:20], tmp_path)
     _check_against_keras(outputs, encoder, galleries, test.images[:20], test.texts[:20])
+    # The same images as PNG bytes, decoded in the graph (lossless, same size).
+    for name in ("encode_image_bytes/embeddings", "retrieve_with_image_bytes/scores"):
+        np.testing.assert_allclose(
+            outputs[name], outputs[name.replace("_bytes", "")], atol=1e-6
+        )
+    np.testing.assert_array_equal(
+        outputs["retrieve_with_image_bytes/ids"], outputs["retrieve_with_image/ids"]
+    )
 
 
 def test_serving_layout_config_and_models_config(feature_run, tmp_path):
@@ -388,5 +400,7 @@ def test_export_run_with_parity_check(feature_run, tmp_path):
     assert parity["encode_text_max_abs_diff"] < 1e-5
     assert parity["retrieve_with_image_agreement"] == 1.0
     assert parity["retrieve_with_text_agreement"] == 1.0
-    with pytest.raises(InvalidInputError, match="not both"):
-        export_serving_model(model_dir, tmp_path, gallery_file="g.npz")
+    with pytest.raises(InvalidInputError, match="Give one of --gallery, --gallery_f"):
+        export_serving_model(
+            model_dir, tmp_path, gallery_split="test", gallery_file="g.npz"
+        )

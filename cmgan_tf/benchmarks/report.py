@@ -168,3 +168,46 @@ def quality_table(results):
             ]
         rows.append((name, *cells))
     return _table(("method", "MAP I→T", "MAP T→I"), rows)
+
+
+def collection_tables(results):
+    """cmgan-embed throughput and memory; search speed; TFLite retrieval."""
+    embedding = _table(
+        ("JPEG images + captions", "images/s", "captions/s", "peak memory (MiB)"),
+        [
+            (
+                f"{r['items']:,}",
+                f"{r['images_per_s']:.0f}",
+                f"{r['captions_per_s']:.0f}",
+                f"{r['peak_rss_mb']:.0f}",
+            )
+            for r in results["embedding"]
+        ],
+    )
+    search = _table(
+        (
+            "gallery",
+            "queries/s, exact",
+            "queries/s, faiss IVF",
+            "faiss recall@10",
+            "nlist / nprobe",
+            "faiss build (s)",
+        ),
+        [
+            (
+                f"{r['gallery_size']:,}",
+                f"{r['exact_qps']:,.0f}",
+                f"{r['faiss_qps']:,.0f}",
+                f"{r['faiss_recall_at_10']:.3f}",
+                f"{r['faiss_nlist']} / {r['faiss_nprobe']}",
+                f"{r['faiss_build_s']:.1f}",
+            )
+            for r in results["search"]
+        ],
+    )
+    tflite = results["tflite_retrieval"]
+    return (
+        f"{embedding}\n\n{search}\n\nTFLite `retrieve_with_text` with "
+        f"{tflite['gallery_size']:,} items inside ({tflite['model_kb']:.0f} KiB), "
+        f"one thread: {tflite['single_ms']:.2f} ms per query."
+    )

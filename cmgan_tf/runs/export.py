@@ -4,6 +4,7 @@ from absl import logging
 
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.autoencoder import MODALITIES
+from cmgan_tf.retrieval.gallery_dir import GalleryDirectory, config_fingerprint
 from cmgan_tf.runs import model_dir as run_files
 from cmgan_tf.runs.data import load_configured_dataset
 from cmgan_tf.serving import gallery, parity, repository
@@ -19,8 +20,9 @@ def export_serving_model(
     model_name="cmgan",
     version=None,
     overwrite=False,
-    gallery_split="test",
+    gallery_split=None,
     gallery_file=None,
+    gallery_dir=None,
     top_k=10,
     serving_base_path=None,
     data_dir=None,
@@ -37,9 +39,13 @@ def export_serving_model(
         overwrite: Replace an existing version.
         gallery_split: `"test"` or `"train"`: the retrieval signatures rank
             that split of the run's dataset (ids are indices in the split);
-            `"none"`: no retrieval signatures unless `gallery_file` is given.
+            `"none"`: no retrieval signatures. Defaults to `"test"` unless a
+            gallery file or directory is given.
         gallery_file: A `.npz` of embeddings to rank instead (see
             `gallery.load_gallery_file`).
+        gallery_dir: A gallery directory of this run (written by
+            `cmgan-embed`) to rank instead; the signatures return its
+            string ids.
         top_k: Items each retrieval returns.
         serving_base_path: Where TF Serving sees `export_dir`.
         data_dir: Overrides the dataset location recorded in `config.json`.
@@ -50,21 +56,25 @@ def export_serving_model(
         Dict with `path` (the version directory) and, with `check_parity`,
         `parity` (see `parity.saved_model_parity`).
     """
+    given = [g for g in (gallery_split, gallery_file, gallery_dir) if g is not None]
+    if len(given) > 1:
+        raise InvalidInputError(
+            "Give one of --gallery, --gallery_file and --gallery_dir. Received: "
+            f"{', '.join(map(str, given))}."
+        )
+    gallery_split = gallery_split or ("none" if given else "test")
     if gallery_split not in GALLERY_SPLITS:
         raise InvalidInputError(
             f"`gallery` must be one of {', '.join(GALLERY_SPLITS)}. "
             f"Received: {gallery_split!r}"
         )
-    if gallery_file and gallery_split != "none":
-        raise InvalidInputError(
-            "Give either a gallery split or a gallery file, not both: pass "
-            "--gallery=none with --gallery_file."
-        )
     config, encoder = run_files.load_run(model_dir)
     dataset = None
     if gallery_split != "none" or check_parity:
         dataset = load_configured_dataset(config.data, data_dir)
-    if gallery_file:
+    if gallery_dir:
+        galleries = _run_galleries(gallery_dir, config, model_dir)
+    elif gallery_file:
         galleries = gallery.load_gallery_file(gallery_file)
     elif gallery_split == "none":
         galleries = {}
@@ -93,6 +103,13 @@ def export_serving_model(
     return result
 
 
+def _run_galleries(gallery_dir, config, model_dir):
+    """The galleries of a gallery directory, refused if another run made it."""
+    directory = GalleryDirectory(gallery_dir)
+    directory.check_run(config_fingerprint(config.to_json()), model_dir)
+    return gallery.gallery_from_directory(directory)
+
+
 def export_tflite_model(
     model_dir,
     export_dir,
@@ -101,6 +118,8 @@ def export_tflite_model(
     overwrite=False,
     data_dir=None,
     check_parity=False,
+    gallery_dir=None,
+    top_k=10,
 ):
     """Exports a trained run's encoders as TFLite files.
 
@@ -112,6 +131,9 @@ def export_tflite_model(
         data_dir: Overrides the dataset location recorded in `config.json`.
         check_parity: Compare every file with the Keras encoder on the test
             split (`parity.tflite_parity`).
+        gallery_dir: A gallery directory of this run: adds a
+            `retrieve_with_{modality}.tflite` per query modality.
+        top_k: Items each retrieve model returns.
 
     Returns:
         Dict with `path`, `manifest` and, with `check_parity`, `parity`.
@@ -130,6 +152,8 @@ def export_tflite_model(
         representative_inputs=representative,
         overwrite=overwrite,
         config=config,
+        galleries=gallery_dir and _run_galleries(gallery_dir, config, model_dir),
+        top_k=top_k,
     )
     logging.info("Wrote %s.", export_dir)
     result = {"path": str(export_dir), "manifest": manifest}

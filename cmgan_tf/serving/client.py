@@ -12,6 +12,7 @@ the JSON body of a `:predict` call in the columnar `"inputs"` format;
 `PredictionService.Predict`; `parse_grpc_response` reads its answer.
 """
 
+import base64
 import json
 import pathlib
 
@@ -20,6 +21,9 @@ import numpy as np
 from cmgan_tf.data.dataset import decode_texts
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.serving.signatures import EXTRA_ASSETS, SIGNATURES_FILE
+
+# Inputs named so hold binary strings (TF Serving's REST convention).
+BYTES_SUFFIX = "_bytes"
 
 
 def load_signatures(version_dir):
@@ -47,8 +51,9 @@ def check_inputs(signatures, signature_name, inputs):
     Args:
         signatures: Dict from `load_signatures`.
         signature_name: For example `"encode_text"` or `"retrieve_with_image"`.
-        inputs: Dict from input name (`"images"` or `"texts"`) to a batch:
-            an array or nested lists; captions as str.
+        inputs: Dict from input name (`"images"`, `"image_bytes"` or
+            `"texts"`) to a batch: an array or nested lists; captions as str,
+            encoded images as bytes.
 
     Returns:
         Dict from input name to a NumPy array of the signature's dtype
@@ -80,6 +85,8 @@ def check_inputs(signatures, signature_name, inputs):
 def _checked_array(name, value, spec):
     """Converts one input to its signature's dtype and checks its shape."""
     dtype, shape = spec["dtype"], spec["shape"]
+    if dtype == "string" and name.endswith(BYTES_SUFFIX):
+        return _checked_bytes(name, value, shape)
     if dtype == "string":
         return _checked_texts(name, value, shape)
     try:
@@ -121,6 +128,20 @@ def _checked_texts(name, value, shape):
     return np.array([text.encode("utf-8") for text in decoded], dtype=object)
 
 
+def _checked_bytes(name, value, shape):
+    if isinstance(value, bytes) or not all(isinstance(v, bytes) for v in value):
+        raise InvalidInputError(
+            f"`{name}` must be a batch (a list) of encoded images as bytes, e.g. "
+            "the contents of PNG or JPEG files."
+        )
+    contents = list(value)
+    _check_shape(name, (len(contents),), shape)
+    empty = [i for i, v in enumerate(contents) if not v]
+    if empty:
+        raise InvalidInputError(f"`{name}[{empty[0]}]` is empty.")
+    return np.array(contents, dtype=object)
+
+
 def _check_shape(name, actual, expected):
     if len(actual) != len(expected) or any(
         e is not None and a != e for a, e in zip(actual, expected, strict=True)
@@ -156,12 +177,18 @@ def rest_predict_body(signatures, signature_name, inputs):
         A JSON-serialisable dict.
     """
     arrays = check_inputs(signatures, signature_name, inputs)
+
+    def json_value(name, array):
+        if name.endswith(BYTES_SUFFIX):
+            # TF Serving decodes `{"b64": ...}` into the bytes of a string.
+            return [{"b64": base64.b64encode(v).decode("ascii")} for v in array]
+        if array.dtype == object:
+            return [t.decode("utf-8") for t in array]
+        return array.tolist()
+
     return {
         "signature_name": signature_name,
-        "inputs": {
-            name: [t.decode("utf-8") for t in a] if a.dtype == object else a.tolist()
-            for name, a in arrays.items()
-        },
+        "inputs": {name: json_value(name, a) for name, a in arrays.items()},
     }
 
 

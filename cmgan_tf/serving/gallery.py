@@ -17,8 +17,9 @@ class Gallery:
     Attributes:
         modality: `"image"` or `"text"`.
         embeddings: `(n, dim)` float32 unit-norm representations.
-        ids: `(n,)` int64 ids returned for the items; for a dataset split,
-            the item's index in the split.
+        ids: `(n,)` ids returned for the items: int64 (for a dataset split,
+            the item's index in the split) or strings (a gallery directory's
+            ids, see `gallery_from_directory`).
     """
 
     modality: str
@@ -44,19 +45,43 @@ class Gallery:
                 "(n, dim) array of finite numbers. Received: shape "
                 f"{embeddings.shape}, dtype {embeddings.dtype}."
             )
-        if ids.shape != (len(embeddings),) or not np.issubdtype(ids.dtype, np.integer):
+        strings = ids.dtype.kind == "U"
+        if ids.shape != (len(embeddings),) or not (
+            strings or np.issubdtype(ids.dtype, np.integer)
+        ):
             raise InvalidInputError(
                 f"The {self.modality} gallery's ids must be ({len(embeddings)},) "
-                f"integers, one per embedding. Received: shape {ids.shape}, dtype "
-                f"{ids.dtype}."
+                f"integers or strings, one per embedding. Received: shape "
+                f"{ids.shape}, dtype {ids.dtype}."
             )
         object.__setattr__(self, "embeddings", embeddings.astype(np.float32))
-        object.__setattr__(self, "ids", ids.astype(np.int64))
+        object.__setattr__(self, "ids", ids if strings else ids.astype(np.int64))
 
     @property
     def dim(self):
         """Size of the embeddings."""
         return self.embeddings.shape[1]
+
+    @property
+    def ids_dtype(self):
+        """`"string"` or `"int64"`: the dtype of the `ids` a retrieval returns."""
+        return "string" if self.ids.dtype.kind == "U" else "int64"
+
+
+def gallery_from_directory(directory):
+    """Reads a gallery directory's embeddings as galleries with string ids.
+
+    Args:
+        directory: A `GalleryDirectory` (written by `cmgan-embed`).
+
+    Returns:
+        Dict from modality to `Gallery`, for the modalities it holds.
+    """
+    ids = np.asarray(directory.ids, dtype=str)
+    return {
+        m: Gallery(m, np.asarray(directory.embeddings(m)), ids)
+        for m in directory.modalities
+    }
 
 
 def gallery_from_split(encoder, split, modality, batch_size=1024):

@@ -67,3 +67,51 @@ class TFLiteEncoder:
         self.interpreter.set_tensor(self._input["index"], inputs)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self._output["index"]).copy()
+
+
+class TFLiteRetriever:
+    """Runs a `retrieve_with_*.tflite` model (see `tflite_retrieval`).
+
+    Args:
+        path: A `.tflite` retrieve model.
+        num_threads: Interpreter threads. Defaults to 1.
+
+    Call arguments:
+        inputs: `(batch, ...)` queries of the model's input dtype and shape.
+
+    Returns:
+        `(ids, scores)`: `(batch, k)` string ids, read from the model's
+        `ids.txt`, best first, and their float32 scores.
+    """
+
+    def __init__(self, path, num_threads=1):
+        import zipfile
+
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            interpreter = Interpreter(
+                model_path=str(path), num_threads=int(num_threads)
+            )
+            with zipfile.ZipFile(path) as archive:
+                ids = archive.read("ids.txt").decode("utf-8")
+        except (ValueError, RuntimeError, OSError, KeyError) as error:
+            raise InvalidInputError(f"Could not load {path}: {error}") from error
+        except zipfile.BadZipFile as error:
+            raise InvalidInputError(
+                f"{path} is not a retrieve model: it holds no associated files."
+            ) from error
+        self.ids = np.asarray(ids.split("\n")[:-1])
+        self._runner = interpreter.get_signature_runner("retrieve")
+        ((self._input_name, self._input),) = self._runner.get_input_details().items()
+
+    def __call__(self, inputs):
+        inputs = np.asarray(inputs)
+        expected = np.dtype(self._input["dtype"])
+        if inputs.dtype != expected or len(inputs) == 0:
+            raise InvalidInputError(
+                f"Inputs must be a non-empty batch of {expected}. "
+                f"Received: {inputs.dtype}, shape {inputs.shape}."
+            )
+        outputs = self._runner(**{self._input_name: inputs})
+        return self.ids[outputs["rows"]], outputs["scores"]

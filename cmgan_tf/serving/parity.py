@@ -50,10 +50,14 @@ def saved_model_parity(path, encoder, split, galleries=None, *, batch_size=256):
         if gallery is None or name not in loaded.signatures:
             continue
         served = _call_in_batches(loaded.signatures[name], modality, inputs, batch_size)
-        k = served["ids"].shape[1]
+        ids = served["ids"]
+        if ids.dtype == object:
+            # A gallery directory's string ids come back as UTF-8 bytes.
+            ids = np.char.decode(ids.astype(bytes), "utf-8")
+        k = ids.shape[1]
         indices, scores = top_k_search(reference, gallery.embeddings, k)
         agree = rankings_agree(
-            served["ids"],
+            ids,
             served["scores"],
             gallery.ids[indices],
             scores,

@@ -89,7 +89,12 @@ def write_serving_version(
     try:
         with file_io.staged_directory(target, overwrite=overwrite) as staging:
             export_saved_model(
-                encoder, staging, config=config, galleries=galleries, top_k=top_k
+                encoder,
+                staging,
+                config=config,
+                galleries=galleries,
+                top_k=top_k,
+                model_name=model_name,
             )
     except BaseException:
         for directory in reversed(created):

@@ -4,12 +4,19 @@
 - `encode_text`: `texts` -> `embeddings`;
 - `retrieve_with_image`: `images` -> `ids`, `scores` of the `top_k` most
   similar items of the text gallery;
-- `retrieve_with_text`: `texts` -> `ids`, `scores` of the image gallery.
+- `retrieve_with_text`: `texts` -> `ids`, `scores` of the image gallery;
+- for models of pixels, `encode_image_bytes` and `retrieve_with_image_bytes`:
+  the same from `image_bytes`, encoded PNG/JPEG/GIF/BMP files (base64 in REST
+  JSON), decoded and resized in the graph.
 
 Signature inputs are fixed in type, so a query of each modality has its own
-retrieval signature. Everything a request needs is in the graph: pixel scaling,
-the caption tokeniser and feature standardisation, and checks that reject
-NaN/Inf features and captions with no words with a named error.
+retrieval signature. Ids are int64 for a dataset split or a `.npz` gallery,
+strings for a gallery directory. Everything a request needs is in the graph:
+image decoding, pixel scaling, the caption tokeniser and feature
+standardisation, and checks that reject NaN/Inf features, captions with no
+words and bytes that are not an image with a named error. TF Serving's
+warm-up requests (`assets.extra/tf_serving_warmup_requests`) call every
+signature once before the model serves.
 """
 
 import json
@@ -19,11 +26,17 @@ import tensorflow as tf
 
 from cmgan_tf import file_io
 from cmgan_tf.checks import check_positive_int
+from cmgan_tf.data.image_stream import decode_image
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.autoencoder import MODALITIES
 from cmgan_tf.serving.gallery import OTHER_MODALITY
+from cmgan_tf.serving.warmup import example_input, write_warmup_requests
 
 INPUT_NAMES = {"image": "images", "text": "texts"}
+# TF Serving's REST API decodes `{"b64": ...}` values; the `_bytes` suffix is
+# the convention that marks such an input.
+IMAGE_BYTES_INPUT = "image_bytes"
+_IMAGE_MAGIC_BYTES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM")
 # TF Serving ignores `assets.extra/` apart from warm-up requests, so it is where
 # the files that say how the model was made travel with it.
 EXTRA_ASSETS = "assets.extra"
@@ -51,6 +64,73 @@ def serving_input_spec(encoder, modality):
     return tf.TensorSpec((None, *shape[1:]), dtype, name=INPUT_NAMES[modality])
 
 
+def _image_bytes_spec(encoder):
+    """The `image_bytes` input of a pixel model, or `None` for features."""
+    if serving_input_spec(encoder, "image").dtype != tf.uint8:
+        return None
+    return tf.TensorSpec((None,), tf.string, name=IMAGE_BYTES_INPUT)
+
+
+def signature_inputs(encoder, galleries=None):
+    """The signatures an export has: name -> `(query modality, input spec)`.
+
+    `encode_{image,text}` always; for a pixel model, `encode_image_bytes`,
+    which takes encoded images; `retrieve_with_{modality}` (and
+    `retrieve_with_image_bytes`) when the other modality has a gallery.
+    The first is also `serving_default`.
+
+    Args:
+        encoder: A built `CrossModalEncoder`.
+        galleries: Optional dict from modality to `Gallery`.
+    """
+    image_bytes = _image_bytes_spec(encoder)
+    inputs = {}
+    for prefix in ("encode", "retrieve_with"):
+        for modality in MODALITIES:
+            if prefix == "retrieve_with" and OTHER_MODALITY[modality] not in (
+                galleries or {}
+            ):
+                continue
+            inputs[f"{prefix}_{modality}"] = (
+                modality,
+                serving_input_spec(encoder, modality),
+            )
+            if modality == "image" and image_bytes is not None:
+                inputs[f"{prefix}_image_bytes"] = (modality, image_bytes)
+    return inputs
+
+
+def _decoded(image_bytes, encoder):
+    """Decodes a batch of encoded images in the graph, naming bad items."""
+    image_shape = tuple(serving_input_spec(encoder, "image").shape[1:3])
+    # `decode_image` fails on bytes of another format with a message that
+    # does not name the input; the formats' magic bytes are checked first.
+    # Damaged data behind a valid header still fails in the decoder.
+    known = tf.reduce_any(
+        tf.stack(
+            [
+                tf.strings.substr(image_bytes, 0, len(magic)) == magic
+                for magic in _IMAGE_MAGIC_BYTES
+            ]
+        ),
+        axis=0,
+    )
+    check = tf.debugging.Assert(
+        tf.reduce_all(known),
+        [
+            f"`{IMAGE_BYTES_INPUT}` holds an item that is not an encoded PNG, "
+            "JPEG, GIF or BMP image; the first such item is at index",
+            tf.argmin(tf.cast(known, tf.int32)),
+        ],
+    )
+    with tf.control_dependencies([check]):
+        return tf.map_fn(
+            lambda contents: decode_image(contents, image_shape),
+            image_bytes,
+            fn_output_signature=tf.TensorSpec((*image_shape, 3), tf.uint8),
+        )
+
+
 def _encode_checked(encoder, inputs, modality):
     """Encodes a request's inputs behind graph checks that name what it got wrong.
 
@@ -58,6 +138,8 @@ def _encode_checked(encoder, inputs, modality):
         `(batch, dim)` unit-norm representations.
     """
     name = INPUT_NAMES[modality]
+    if modality == "image" and inputs.dtype == tf.string:
+        inputs = _decoded(inputs, encoder)
     tokenized = inputs.dtype == tf.string
     if tokenized:
         inputs = encoder.tokenize(inputs)
@@ -98,59 +180,45 @@ def build_serving_archive(encoder, galleries=None, top_k=10):
     if encoder.text_vectorizer is not None:
         archive.track(encoder.text_vectorizer)
 
-    def encoding(modality):
-        def encode(inputs):
-            return {"embeddings": _encode_checked(encoder, inputs, modality)}
-
-        return encode
-
-    # The first endpoint is also `serving_default`.
-    for modality in MODALITIES:
-        archive.add_endpoint(
-            f"encode_{modality}",
-            encoding(modality),
-            input_signature=[serving_input_spec(encoder, modality)],
-        )
-
-    gallery_variables = []
-    for query_modality in MODALITIES:
-        gallery = (galleries or {}).get(OTHER_MODALITY[query_modality])
-        if gallery is None:
-            continue
+    gallery_variables = {}
+    for modality, gallery in (galleries or {}).items():
         if gallery.dim != encoder_dim(encoder):
             raise InvalidInputError(
                 f"The {gallery.modality} gallery's embeddings have {gallery.dim} "
                 f"dimensions; the encoder's have {encoder_dim(encoder)}."
             )
-        embeddings = tf.Variable(
-            gallery.embeddings, trainable=False, name=f"{gallery.modality}_gallery"
+        gallery_variables[modality] = (
+            tf.Variable(
+                gallery.embeddings, trainable=False, name=f"{modality}_gallery"
+            ),
+            tf.Variable(gallery.ids, trainable=False, name=f"{modality}_gallery_ids"),
         )
-        ids = tf.Variable(
-            gallery.ids, trainable=False, name=f"{gallery.modality}_gallery_ids"
-        )
-        gallery_variables += [embeddings, ids]
-        archive.add_endpoint(
-            f"retrieve_with_{query_modality}",
-            _retrieval(encoder, query_modality, embeddings, ids, top_k),
-            input_signature=[serving_input_spec(encoder, query_modality)],
-        )
+
+    def endpoint(name, modality):
+        if name.startswith("encode"):
+            return lambda inputs: {
+                "embeddings": _encode_checked(encoder, inputs, modality)
+            }
+        embeddings, ids = gallery_variables[OTHER_MODALITY[modality]]
+        k = min(top_k, int(ids.shape[0]))
+
+        def retrieve(inputs):
+            queries = _encode_checked(encoder, inputs, modality)
+            # The representations are unit-norm: the dot product is the cosine.
+            similarity = tf.matmul(queries, embeddings, transpose_b=True)
+            best = tf.math.top_k(similarity, k=k)
+            return {"ids": tf.gather(ids, best.indices), "scores": best.values}
+
+        return retrieve
+
+    # The first endpoint is also `serving_default`.
+    for name, (modality, spec) in signature_inputs(encoder, galleries).items():
+        archive.add_endpoint(name, endpoint(name, modality), input_signature=[spec])
     if gallery_variables:
-        archive.add_variable_collection("galleries", gallery_variables)
+        archive.add_variable_collection(
+            "galleries", [v for pair in gallery_variables.values() for v in pair]
+        )
     return archive
-
-
-def _retrieval(encoder, modality, embeddings, ids, top_k):
-    """Returns the function ranking a gallery for queries of `modality`."""
-    k = min(top_k, int(ids.shape[0]))
-
-    def retrieve(inputs):
-        queries = _encode_checked(encoder, inputs, modality)
-        # The representations are unit-norm: the dot product is the cosine.
-        similarity = tf.matmul(queries, embeddings, transpose_b=True)
-        best = tf.math.top_k(similarity, k=k)
-        return {"ids": tf.gather(ids, best.indices), "scores": best.values}
-
-    return retrieve
 
 
 def encoder_dim(encoder):
@@ -171,34 +239,44 @@ def signature_summary(encoder, galleries=None, top_k=10):
     def tensor(dtype, shape):
         return {"dtype": dtype, "shape": list(shape)}
 
-    dim = encoder_dim(encoder)
     summary = {}
-    for modality in MODALITIES:
-        spec = serving_input_spec(encoder, modality)
+    for name, (modality, spec) in signature_inputs(encoder, galleries).items():
         inputs = {spec.name: tensor(spec.dtype.name, spec.shape.as_list())}
-        summary[f"encode_{modality}"] = {
-            "inputs": inputs,
-            "outputs": {"embeddings": tensor("float32", (None, dim))},
-        }
-        gallery = (galleries or {}).get(OTHER_MODALITY[modality])
-        if gallery is not None:
+        if name.startswith("encode"):
+            outputs = {"embeddings": tensor("float32", (None, encoder_dim(encoder)))}
+        else:
+            gallery = galleries[OTHER_MODALITY[modality]]
             k = min(top_k, len(gallery.ids))
-            summary[f"retrieve_with_{modality}"] = {
-                "inputs": inputs,
-                "outputs": {
-                    "ids": tensor("int64", (None, k)),
-                    "scores": tensor("float32", (None, k)),
-                },
+            outputs = {
+                "ids": tensor(gallery.ids_dtype, (None, k)),
+                "scores": tensor("float32", (None, k)),
             }
+        summary[name] = {"inputs": inputs, "outputs": outputs}
     summary["serving_default"] = summary["encode_image"]
     return summary
 
 
-def export_saved_model(encoder, path, *, config=None, galleries=None, top_k=10):
+def warmup_requests(encoder, galleries=None):
+    """One valid request per signature: `{signature: {input name: array}}`."""
+    vocabulary = (
+        None
+        if encoder.text_vectorizer is None
+        else encoder.text_vectorizer.get_vocabulary()
+    )
+    return {
+        name: {spec.name: example_input(spec, vocabulary)}
+        for name, (_, spec) in signature_inputs(encoder, galleries).items()
+    }
+
+
+def export_saved_model(
+    encoder, path, *, config=None, galleries=None, top_k=10, model_name="cmgan"
+):
     """Writes the serving SavedModel of an encoder to `path`.
 
     Besides the SavedModel, `assets.extra/` receives `signatures.json` (see
-    `signature_summary`) and, given `config`, `cmgan_config.json`.
+    `signature_summary`), TF Serving's warm-up requests (one per signature,
+    see `warmup`) and, given `config`, `cmgan_config.json`.
 
     Args:
         encoder: A built `CrossModalEncoder`.
@@ -206,6 +284,8 @@ def export_saved_model(encoder, path, *, config=None, galleries=None, top_k=10):
         config: Optional `ExperimentConfig` the encoder was trained with.
         galleries: Optional dict from modality to `Gallery`.
         top_k: Items each retrieval returns.
+        model_name: The name the model is served under (in the warm-up
+            requests).
     """
     archive = build_serving_archive(encoder, galleries, top_k)
     archive.write_out(str(path), verbose=False)
@@ -215,6 +295,7 @@ def export_saved_model(encoder, path, *, config=None, galleries=None, top_k=10):
     file_io.write_text_atomically(
         file_io.join(extra, SIGNATURES_FILE), json.dumps(summary, indent=2) + "\n"
     )
+    write_warmup_requests(extra, warmup_requests(encoder, galleries), model_name)
     if config is not None:
         file_io.write_text_atomically(
             file_io.join(extra, CONFIG_FILE), config.to_json() + "\n"

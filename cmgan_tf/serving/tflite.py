@@ -28,6 +28,8 @@ import tensorflow as tf
 from cmgan_tf import file_io
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.autoencoder import MODALITIES
+from cmgan_tf.serving import tflite_retrieval
+from cmgan_tf.serving.gallery import OTHER_MODALITY
 from cmgan_tf.serving.signatures import CONFIG_FILE, encoder_dim, serving_input_spec
 
 VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
@@ -112,6 +114,8 @@ def export_tflite(
     representative_inputs=None,
     overwrite=False,
     config=None,
+    galleries=None,
+    top_k=10,
 ):
     """Writes TFLite encoders of both modalities into a new directory.
 
@@ -129,6 +133,10 @@ def export_tflite(
             captions as strings), needed for `"int8"`.
         overwrite: Replace an existing directory.
         config: Optional `ExperimentConfig`, saved with the files.
+        galleries: Optional dict from modality to `gallery.Gallery`: a
+            text gallery adds `retrieve_with_image.tflite`, an image gallery
+            `retrieve_with_text.tflite` (see `tflite_retrieval`), float32.
+        top_k: Items each retrieve model returns.
 
     Returns:
         The manifest, a dict from file name to its description.
@@ -181,6 +189,30 @@ def export_tflite(
                 }
                 if spec.dtype == tf.int32:
                     manifest[name]["vocabulary"] = VOCABULARY_FILE
+        for modality in MODALITIES:
+            gallery = (galleries or {}).get(OTHER_MODALITY[modality])
+            if gallery is None:
+                continue
+            spec = tflite_input_spec(encoder, modality)
+            name = tflite_retrieval.RETRIEVE_FILE.format(modality=modality)
+            model = tflite_retrieval.retrieval_model(
+                encoder, modality, spec, gallery.embeddings, gallery.ids, top_k
+            )
+            path = file_io.write_bytes_atomically(file_io.join(staging, name), model)
+            manifest[name] = {
+                "modality": modality,
+                "variant": "float32",
+                "retrieves": gallery.modality,
+                "gallery_size": len(gallery.ids),
+                "top_k": min(top_k, len(gallery.ids)),
+                "input": {
+                    "name": spec.name,
+                    "dtype": spec.dtype.name,
+                    "shape": spec.shape.as_list(),
+                },
+                "associated_files": sorted(tflite_retrieval.associated_files(path)),
+                "bytes": len(model),
+            }
         if encoder.text_vectorizer is not None:
             vocabulary = encoder.text_vectorizer.get_vocabulary()
             file_io.write_text_atomically(

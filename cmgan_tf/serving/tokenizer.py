@@ -12,6 +12,15 @@ import numpy as np
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
 _WHITESPACE = re.compile(r"[ \t\n\v\f\r]+")
+# The rule above, for an app that tokenises captions itself: shipped as
+# `tokenizer.json` beside (or inside) the on-device text models.
+TOKENIZER_RULE = {
+    "lowercase": "ASCII letters A-Z only",
+    "strip_regex": _PUNCTUATION.pattern,
+    "split_regex": _WHITESPACE.pattern,
+    "ids": "line index in vocabulary.txt; 0 pads, 1 ([UNK]) is any other token",
+    "length": "the first sequence_length tokens, padded with 0 to that length",
+}
 
 
 class CaptionTokenizer:
