@@ -1,13 +1,21 @@
 r"""Measures training speed, encoding latency, retrieval speed and quality.
 
 Each section runs in its own Python process, because each needs TensorFlow
-set up differently before it starts: two logical CPU devices for the
-two-replica training runs, one thread for the latency figures. Results go to
-`--results_dir/results.json` and, as Markdown tables, to `--markdown`.
+set up differently before it starts (one thread for the latency figures).
+The training section goes further: every configuration, with XLA on and off,
+is timed in a fresh process of its own, only the two-replica runs split the
+CPU into two logical devices, compared runs alternate round after round
+(`--rounds`), and the figures are medians over rounds with their range (see
+`cmgan_tf.benchmarks.runner`). A run is refused when the machine is busy
+before it starts, unless `--allow_busy`, which flags its figures. With
+`--peer_python`, the PyTorch peer of the reference step runs with the same
+sizes in the same rounds. Results go to `--results_dir/results.json` and, as
+Markdown tables, to `--markdown`.
 
 Example:
-    python -m pipelines.benchmark --markdown=BENCHMARKS.md
-    python -m pipelines.benchmark --smoke --results_dir=/tmp/bench  # seconds
+    python -m pipelines.benchmark --markdown=BENCHMARKS.md \
+        --peer_python=/tmp/torch-venv/bin/python
+    python -m pipelines.benchmark --smoke --allow_busy --results_dir=/tmp/bench
 """
 
 import functools
@@ -47,44 +55,186 @@ _EMBED_SIZES = flags.DEFINE_list(
 _RETRIEVAL_DIM = flags.DEFINE_integer(
     "retrieval_dim", 128, "Size of the synthetic gallery representations."
 )
-_TRAINING_STEPS = flags.DEFINE_integer(
-    "training_steps", 30, "Training steps per timed repeat."
+_REPEATS = flags.DEFINE_integer(
+    "repeats",
+    5,
+    "Timed repeats (epochs) in each process; medians are reported.",
+    lower_bound=1,
 )
-_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed repeats; medians are reported.")
+_ROUNDS = flags.DEFINE_integer(
+    "rounds",
+    3,
+    "Training: times each configuration runs, alternating with its peers.",
+    lower_bound=1,
+)
+_MAX_LOAD = flags.DEFINE_float(
+    "max_load", 0.5, "Highest 1-minute load average at which the machine is idle."
+)
+_ALLOW_BUSY = flags.DEFINE_bool(
+    "allow_busy",
+    False,
+    "Run on a busy machine anyway; the figures are flagged as taken on one.",
+)
+_PEER_PYTHON = flags.DEFINE_string(
+    "peer_python",
+    None,
+    "Python of a venv with torch 2.13: also time the PyTorch peer of the step.",
+)
+_PEER_SCRIPT = flags.DEFINE_string(
+    "peer_script",
+    # The peer lives beside the repository, in the project's shared folder.
+    os.path.normpath(
+        os.path.join(
+            os.path.dirname(os.path.abspath(__file__)),
+            "..",
+            "..",
+            "shared",
+            "bench",
+            "torch_cmgan_step.py",
+        )
+    ),
+    "The PyTorch peer of the training step (torch_cmgan_step.py).",
+)
 _SECTION_CHILD = flags.DEFINE_string(
     "section_child", None, "Internal: run one section in this process."
+)
+_TRAINING_CHILD = flags.DEFINE_string(
+    "training_child", None, "Internal: time one training run (JSON) in this process."
 )
 _CHILD_OUTPUT = flags.DEFINE_string(
     "child_output", None, "Internal: where a section process writes its results."
 )
 
 
-def _training_section():
-    from cmgan_tf.benchmarks.training_speed import measure_training_speed
-    from cmgan_tf.data.registry import load_dataset
-    from cmgan_tf.presets import preset
+def _training_child(spec):
+    """Times one training run, or sgemm, and prints its result as JSON."""
+    import tensorflow as tf
 
-    train = load_dataset("wikipedia_classic").train
-    presets = ("smoke",) if _SMOKE.value else ("wikipedia", "reference")
-    steps = 2 if _SMOKE.value else _TRAINING_STEPS.value
+    if spec["replicas"] > 1 and not tf.config.list_physical_devices("GPU"):
+        # Only this run's process splits the CPU: one-replica figures are
+        # never taken beside a second logical device.
+        tf.config.set_logical_device_configuration(
+            tf.config.list_physical_devices("CPU")[0],
+            [tf.config.LogicalDeviceConfiguration()] * spec["replicas"],
+        )
+    from cmgan_tf.benchmarks import flops
+
+    if spec["kind"] == "sgemm":
+        result = {"flops_per_s": flops.sgemm_flops_per_second(tf)}
+    else:
+        from cmgan_tf.benchmarks import training_speed
+        from cmgan_tf.data.registry import load_dataset
+        from cmgan_tf.presets import preset
+
+        config = preset(spec["preset"]).replace(
+            training={"batch_size": spec["batch_size"]}
+        )
+        if spec["features"] == "wikipedia_classic":
+            split = load_dataset("wikipedia_classic").train
+        else:
+            split = training_speed.synthetic_split(
+                *spec["features"], num_pairs=max(8 * spec["batch_size"], 512)
+            )
+        result = training_speed.measure_training_speed(
+            config,
+            split,
+            jit_compile=spec["jit_compile"],
+            strategy="mirrored" if spec["replicas"] > 1 else "default",
+            steps=spec["steps"],
+            repeats=spec["repeats"],
+        )
+        result["step_flops"] = flops.training_step_flops(
+            config,
+            split.images.shape[1],
+            split.texts.shape[1],
+            split.num_classes,
+            spec["batch_size"],
+        )
+    result["logical_cpus"] = len(tf.config.list_logical_devices("CPU"))
+    print(json.dumps(result), flush=True)
+
+
+def _training_argv(kind, configuration, option, repeats):
+    """Returns the command of one timed training process."""
+    from cmgan_tf.benchmarks.training_speed import PEER_RUNS
+
+    if kind == "peer":
+        features = configuration["features"]
+        dims = (128, 10) if features == "wikipedia_classic" else features
+        return [
+            _PEER_PYTHON.value,
+            _PEER_SCRIPT.value,
+            f"--img_dim={dims[0]}",
+            f"--txt_dim={dims[1]}",
+            "--num_classes=10",
+            f"--batch={configuration['batch_size']}",
+            f"--steps={configuration['steps']}",
+            f"--warmup={1 if _SMOKE.value else 3}",
+            f"--repeats={repeats}",
+            *PEER_RUNS[option],
+        ]
+    spec = {"kind": kind, "replicas": 1}
+    if kind == "ours":
+        spec.update(configuration, jit_compile=option, repeats=repeats)
+    return [
+        sys.executable,
+        "-m",
+        "pipelines.benchmark",
+        f"--training_child={json.dumps(spec)}",
+    ]
+
+
+def _training_section():
+    """Times every training configuration, each run in a process of its own."""
+    from cmgan_tf.benchmarks import runner, training_speed
+
+    configurations = (
+        training_speed.SMOKE_CONFIGURATIONS
+        if _SMOKE.value
+        else training_speed.CONFIGURATIONS
+    )
     repeats = 1 if _SMOKE.value else _REPEATS.value
-    results = {}
-    for name in presets:
-        config = preset(name)
-        results[name] = {}
-        for strategy, replicas in (("default", 1), ("mirrored", 2)):
-            for jit in (False, True):
-                key = f"{'xla' if jit else 'noxla'}_{replicas}"
-                logging.info("Training speed: %s, %s.", name, key)
-                results[name][key] = measure_training_speed(
-                    config,
-                    train,
-                    jit_compile=jit,
-                    strategy=strategy,
-                    steps=steps,
-                    repeats=repeats,
-                )
-    return results
+    groups = []
+    for configuration in configurations:
+        group = [("ours", configuration, True), ("ours", configuration, False)]
+        if configuration["peer"] and _PEER_PYTHON.value:
+            group += [("peer", configuration, v) for v in training_speed.PEER_RUNS]
+        groups.append(group)
+    groups.append([("sgemm", None, None)])
+    records = {
+        training_speed.configuration_key(c): {"xla": [], "noxla": [], "peer": []}
+        for c in configurations
+    }
+    sgemm, loads = [], []
+    for round_, (kind, configuration, option) in runner.alternated(
+        groups, _ROUNDS.value
+    ):
+        logging.info(
+            "Round %d: %s %s %s.",
+            round_,
+            kind,
+            configuration and configuration["name"],
+            option,
+        )
+        record = runner.run_json_process(
+            _training_argv(kind, configuration, option, repeats)
+        )
+        record["round"] = round_
+        loads.append({k: record[k] for k in ("load_before", "load_after")})
+        if kind == "sgemm":
+            sgemm.append(record)
+            continue
+        runs = records[training_speed.configuration_key(configuration)]
+        if kind == "peer":
+            runs["peer"].append(record)
+        else:
+            runs["xla" if option else "noxla"].append(record)
+    return {
+        "runs": records,
+        "sgemm": sgemm,
+        "loads": loads,
+        "summary": training_speed.summarize(configurations, records, sgemm),
+    }
 
 
 def _latency_section():
@@ -284,7 +434,6 @@ def _collection_section():
 
 
 _RUNNERS = {
-    "training": _training_section,
     "latency": _latency_section,
     "retrieval": _retrieval_section,
     "quality": _quality_section,
@@ -296,12 +445,6 @@ def _set_up_tensorflow(section):
     """Configures TensorFlow before its runtime starts, as a section needs."""
     import tensorflow as tf
 
-    if section == "training":
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        if not tf.config.list_physical_devices("GPU"):
-            tf.config.set_logical_device_configuration(
-                cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-            )
     if section == "latency":
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -332,7 +475,7 @@ def _markdown(results, command):
 
     tables = {
         "training": (
-            "Training speed (`train_step`, wikipedia_classic features)",
+            "Training speed (`train_step`, one process per run)",
             report.training_table,
         ),
         "latency": ("Encoding latency (one thread)", report.latency_table),
@@ -359,6 +502,15 @@ def _markdown(results, command):
         f"{', '.join(machine['gpus']) or 'no GPU'}, "
         f"TensorFlow {machine['tensorflow']}.",
     ]
+    load = results["load"]
+    if load["busy"]:
+        lines += [
+            "",
+            "**Taken on a busy machine** (1-minute load average "
+            f"{load['load_before']:.2f} before the run, above {load['max_load']}; "
+            "`--allow_busy`): other jobs "
+            "shared the cores, so these timings are not figures of this code.",
+        ]
     for section, (title, render) in tables.items():
         if section in results["sections"]:
             seconds = results["sections"][section]["seconds"]
@@ -367,26 +519,70 @@ def _markdown(results, command):
     return "\n".join(lines) + "\n"
 
 
+def _check_peer():
+    for name, path in (
+        ("peer_python", _PEER_PYTHON.value),
+        ("peer_script", _PEER_SCRIPT.value),
+    ):
+        if not os.path.isfile(path):
+            sys.exit(
+                f"benchmark: error: --{name}={path} is not a file; pass the Python "
+                "of a venv with torch 2.13 and the path of torch_cmgan_step.py."
+            )
+
+
 def main(argv):
     """Runs the command; `argv` holds what absl did not parse as flags."""
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if _TRAINING_CHILD.value:
+        _training_child(json.loads(_TRAINING_CHILD.value))
+        return
     if _SECTION_CHILD.value:
         _run_child(_SECTION_CHILD.value, _CHILD_OUTPUT.value)
         return
+    from cmgan_tf.benchmarks.runner import check_idle
+    from cmgan_tf.errors import InvalidInputError
+
     unknown = set(_SECTIONS.value) - set(SECTIONS)
     if unknown:
         sys.exit(
             f"benchmark: error: unknown sections {sorted(unknown)}; "
             f"known: {', '.join(SECTIONS)}."
         )
+    if _PEER_PYTHON.value:
+        _check_peer()
+    try:
+        load = check_idle(_MAX_LOAD.value, allow_busy=_ALLOW_BUSY.value)
+    except InvalidInputError as error:
+        sys.exit(f"benchmark: error: {error}")
     os.makedirs(_RESULTS_DIR.value, exist_ok=True)
     command = " ".join(["python -m pipelines.benchmark", *sys.argv[1:]])
-    results = {"command": command, "machine": _machine(), "sections": {}}
+    results = {
+        "command": command,
+        "machine": _machine(),
+        "load": {**load, "max_load": _MAX_LOAD.value},
+        "sections": {},
+    }
     passed = [a for a in sys.argv[1:] if not a.startswith("--sections")]
     for section in _SECTIONS.value:
-        output = os.path.join(_RESULTS_DIR.value, f"{section}.json")
         logging.info("Running the %s section.", section)
+        if section == "training":
+            start = time.perf_counter()
+            try:
+                training = _training_section()
+            except RuntimeError as error:
+                logging.error("%s", error)
+                sys.exit(
+                    "benchmark: error: a timed training process failed: "
+                    f"{str(error).splitlines()[0]} (its error output is above)"
+                )
+            results["sections"][section] = {
+                "seconds": time.perf_counter() - start,
+                "results": training,
+            }
+            continue
+        output = os.path.join(_RESULTS_DIR.value, f"{section}.json")
         subprocess.run(
             [
                 sys.executable,

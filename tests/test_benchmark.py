@@ -1,29 +1,68 @@
-"""The benchmark script at toy sizes: it runs, and its tables hold its figures."""
+"""The benchmark script at toy sizes, and the pure parts of its methodology."""
 
 import json
 import os
 import subprocess
 import sys
+import textwrap
+
+import pytest
+
+from cmgan_tf.benchmarks import report, runner, training_speed
+from cmgan_tf.benchmarks.flops import training_step_flops
+from cmgan_tf.config import ExperimentConfig, LossConfig, ModelConfig, TrainingConfig
+from cmgan_tf.errors import InvalidInputError
+
+# Stands in for torch_cmgan_step.py: same arguments, same JSON line, and a
+# step time that depends on the Adam variant, so the best one is known.
+FAKE_PEER = textwrap.dedent(
+    """
+    import argparse, json
+    ap = argparse.ArgumentParser()
+    for name in ("img_dim", "txt_dim", "num_classes", "batch", "steps", "warmup",
+                 "repeats"):
+        ap.add_argument("--" + name, type=int)
+    ap.add_argument("--adam")
+    ap.add_argument("--compile", action="store_true")
+    args = ap.parse_args()
+    line = {"adam": args.adam, "batch": args.batch, "img_dim": args.img_dim,
+            "eager": {"ms_per_step": 40.0 if args.adam == "fused" else 50.0}}
+    if args.compile:
+        line["compiled"] = {"ms_per_step": 20.0}
+    print("compiling...")
+    print(json.dumps(line))
+    """
+)
+
+
+def _run_benchmark(*flags):
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.benchmark", *flags],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
 
 
 def test_smoke_benchmark_writes_results_and_tables(tmp_path):
     markdown = tmp_path / "BENCHMARKS.md"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.benchmark",
-            "--smoke",
-            f"--results_dir={tmp_path}",
-            f"--markdown={markdown}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    peer = tmp_path / "peer.py"
+    peer.write_text(FAKE_PEER)
+    result = _run_benchmark(
+        "--smoke",
+        "--allow_busy",
+        # Any load is "busy" here, so the flag and its note are exercised.
+        "--max_load=-1",
+        "--rounds=1",
+        f"--peer_python={sys.executable}",
+        f"--peer_script={peer}",
+        f"--results_dir={tmp_path}",
+        f"--markdown={markdown}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
+    assert results["load"]["busy"]
     sections = results["sections"]
     assert set(sections) == {
         "training",
@@ -33,9 +72,26 @@ def test_smoke_benchmark_writes_results_and_tables(tmp_path):
         "collection",
     }
 
-    training = sections["training"]["results"]["smoke"]
-    assert {r["replicas"] for r in training.values()} == {1, 2}
-    assert all(r["steps_per_s"] > 0 for r in training.values())
+    training = sections["training"]["results"]
+    runs = training["runs"]
+    assert set(runs) == {
+        training_speed.configuration_key(c) for c in training_speed.SMOKE_CONFIGURATIONS
+    }
+    for key, record in runs.items():
+        replicas = int(key.rsplit("_", 1)[1])
+        for run in record["xla"] + record["noxla"]:
+            assert run["replicas"] == replicas
+            # Only a two-replica process splits the CPU.
+            assert run["logical_cpus"] == replicas
+            assert run["step_ms"] > 0 and run["load_before"] >= 0
+    assert training["sgemm"][0]["logical_cpus"] == 1
+    assert training["sgemm"][0]["flops_per_s"] > 0
+    peered = [s for s in training["summary"]["configurations"] if "peer_best" in s]
+    assert len(peered) == 1
+    assert peered[0]["peer_best"]["variant"] == "fused Adam + torch.compile"
+    assert peered[0]["ratio_xla"] == pytest.approx(
+        peered[0]["xla"]["pairs_per_s"] / (1000 * 32 / 20.0)
+    )
 
     for entry in sections["latency"]["results"]["shapes (pixels, captions)"]:
         assert 0 < entry["batched_ms_per_query"] and 0 < entry["single_ms"]
@@ -61,5 +117,165 @@ def test_smoke_benchmark_writes_results_and_tables(tmp_path):
 
     text = markdown.read_text()
     assert text in result.stdout
-    assert f"| {training['xla_1']['steps_per_s']:.1f} |" in text
+    assert "**Taken on a busy machine**" in text
+    assert f"| {peered[0]['ratio_xla']:.2f}× |" in text
     assert f"| {quality['CCA']['map_text_to_image']:.3f} |" in text
+
+
+def test_busy_machine_refuses_the_run_in_one_line(tmp_path):
+    result = _run_benchmark("--max_load=-1", f"--results_dir={tmp_path}")
+    assert result.returncode != 0
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("benchmark: error: the machine is busy")
+    assert "--allow_busy" in error
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_check_idle_refuses_flags_or_passes_by_the_load_read():
+    with pytest.raises(InvalidInputError, match=r"load average is 1\.50.*--allow_busy"):
+        runner.check_idle(0.5, allow_busy=False, read_load=lambda: 1.5)
+    assert runner.check_idle(0.5, allow_busy=True, read_load=lambda: 1.5) == {
+        "load_before": 1.5,
+        "busy": True,
+    }
+    assert runner.check_idle(0.5, allow_busy=False, read_load=lambda: 0.2) == {
+        "load_before": 0.2,
+        "busy": False,
+    }
+
+
+def test_alternated_runs_compared_runs_next_to_each_other_each_round():
+    order = runner.alternated([("a", "b"), ("c",)], 3)
+    assert order == [
+        (0, "a"),
+        (0, "b"),
+        (0, "c"),
+        (1, "a"),
+        (1, "b"),
+        (1, "c"),
+        (2, "a"),
+        (2, "b"),
+        (2, "c"),
+    ]
+    with pytest.raises(InvalidInputError, match="rounds=0"):
+        runner.alternated([("a", "b")], 0)
+
+
+def test_spread_is_median_and_range():
+    assert runner.spread([5.0, 1.0, 4.0, 2.0]) == {
+        "median": 3.0,
+        "min": 1.0,
+        "max": 5.0,
+        "n": 4,
+    }
+
+
+def test_run_json_process_reads_the_last_json_line_and_the_loads():
+    loads = iter([0.25, 0.75])
+    record = runner.run_json_process(
+        [sys.executable, "-c", "print('{\"a\": 1}'); print('x'); print('{\"a\": 2}')"],
+        read_load=lambda: next(loads),
+    )
+    assert record == {"a": 2, "load_before": 0.25, "load_after": 0.75}
+    with pytest.raises(RuntimeError, match="exit code 3"):
+        runner.run_json_process([sys.executable, "-c", "exit(3)"])
+
+
+def _tiny_config(generator_steps):
+    return ExperimentConfig(
+        model=ModelConfig(
+            encoder_units=(4,),
+            common_units=(3,),
+            decoder_units=(),
+            intra_discriminator_units=(),
+            inter_discriminator_units=(2,),
+        ),
+        training=TrainingConfig(generator_steps=generator_steps),
+    )
+
+
+def test_training_step_flops_match_a_count_by_hand():
+    # Batch 1, image 5-d, text 2-d, 2 classes; a Dense a->b on r rows costs
+    # 2rab forward, as much for its weight and as much for its input gradient.
+    # Discriminator update:
+    #   encoders forward: image 5->4->3 = 2(20+12) = 64, text 2->4->3 = 40;
+    #   decoders forward (the intra game reads them): 3->5 = 30, 3->2 = 12;
+    #   intra D on 2 rows, forward + weights (no input gradient into its only
+    #   layer): image 2*2*5 = 20 -> 40, text 2*2*2 = 8 -> 16;
+    #   inter D on 3 rows, forward + weights + input gradient of its second
+    #   layer: image (3+5)->2->1 = 2*3*(16+2) = 108 -> 3*108 - 96 = 228,
+    #   text (3+2)->2->1 = 72 -> 3*72 - 60 = 156.
+    #   Total 104 + 42 + 56 + 384 = 586.
+    # Generator update:
+    #   encoders, all three but the first layer's input gradient:
+    #   3*64 - 40 = 152, 3*40 - 16 = 104; decoders 3*(30+12) = 126;
+    #   intra D forward + input gradient 2*(10+4) = 28;
+    #   inter D on 1 row, forward + input gradient 2*(36+24) = 120;
+    #   classifiers 3->2 on both modalities 2*3*12 = 72.
+    #   Total 602.
+    assert training_step_flops(_tiny_config(1), 5, 2, 2, 1) == 586 + 602
+    assert training_step_flops(_tiny_config(3), 5, 2, 2, 1) == 586 + 3 * 602
+    # Linear in the batch.
+    assert training_step_flops(_tiny_config(1), 5, 2, 2, 8) == 8 * (586 + 602)
+
+
+def test_training_step_flops_drop_the_games_that_are_not_played():
+    config = _tiny_config(1).replace(
+        loss={"intra_adversarial_weight": 0.0, "inter_adversarial_weight": 0.0}
+    )
+    # No discriminator update; the generator update keeps the encoders (152 +
+    # 104) and classifiers (72); no loss reads the decoders.
+    assert training_step_flops(config, 5, 2, 2, 1) == 152 + 104 + 72
+    assert LossConfig().reconstruction_weight == 0.0
+
+
+def _run(step_ms, flops=10**9):
+    return {"step_ms": step_ms, "pairs_per_s": 0.0, "step_flops": flops}
+
+
+def test_summarize_takes_medians_speedups_shares_and_the_peer_ratio():
+    configuration = dict(training_speed.CONFIGURATIONS[3])
+    key = training_speed.configuration_key(configuration)
+    peer_line = {"adam": "default", "batch": 64, "eager": {"ms_per_step": 40.0}}
+    fused_line = {
+        "adam": "fused",
+        "batch": 64,
+        "eager": {"ms_per_step": 30.0},
+        "compiled": {"ms_per_step": 35.0},
+    }
+    records = {
+        key: {
+            "xla": [_run(20.0), _run(10.0), _run(12.0)],
+            "noxla": [_run(30.0), _run(24.0), _run(40.0)],
+            "peer": [
+                peer_line,
+                fused_line,
+                dict(fused_line, eager={"ms_per_step": 34.0}),
+            ],
+        }
+    }
+    summary = training_speed.summarize(
+        [configuration], records, [{"flops_per_s": 2e11}, {"flops_per_s": 1e11}]
+    )
+    assert summary["sgemm_gflops"]["median"] == pytest.approx(150.0)
+    entry = summary["configurations"][0]
+    assert entry["xla"]["step_ms"] == {"median": 12.0, "min": 10.0, "max": 20.0, "n": 3}
+    assert entry["xla_speedup"] == pytest.approx(30.0 / 12.0)
+    # 1 GFLOP in 12 ms is 83.3 GFLOP/s, of a 150 GFLOP/s bound.
+    assert entry["xla"]["sgemm_share"] == pytest.approx(1e9 / 0.012 / 1.5e11)
+    assert set(entry["peer"]) == {"eager", "fused Adam", "fused Adam + torch.compile"}
+    # Fused eager: median of 30 and 34 ms, the best variant.
+    assert entry["peer_best"]["variant"] == "fused Adam"
+    assert entry["peer_best"]["pairs_per_s"] == pytest.approx(64 / 0.032)
+    assert entry["ratio_xla"] == pytest.approx((64 / 0.012) / (64 / 0.032))
+    assert entry["ratio_noxla"] == pytest.approx(32.0 / 30.0)
+
+    table = report.training_table(
+        {"summary": summary, "loads": [{"load_before": 0.1, "load_after": 1.9}]}
+    )
+    assert "| 12.0 (10.0–20.0) |" in table
+    assert "| 2.50× |" in table
+    assert "| 2.67× |" in table
+    assert "32.0 (30.0–34.0), fused Adam |" in table
+    assert "150.0 (100.0–200.0) GFLOP/s" in table
+    assert "before each process 0.10–0.10, after 1.90–1.90" in table

@@ -12,34 +12,88 @@ def _table(header, rows):
     return "\n".join(lines)
 
 
+def _milliseconds(summary):
+    return f"{summary['median']:.1f} ({summary['min']:.1f}–{summary['max']:.1f})"
+
+
 def training_table(results):
-    """Rows: configuration × XLA × replicas; steps/s, pairs/s and XLA speed-up."""
+    """Rows: configuration × XLA; step time over rounds, shares, peer ratio.
+
+    Args:
+        results: The training section's results: `summary` (from
+            `training_speed.summarize`) and `loads` (the load average before
+            and after each process).
+
+    Returns:
+        Markdown: the table, then the sgemm rate and the load averages.
+    """
+    summary = results["summary"]
     rows = []
-    for name, runs in results.items():
-        for replicas in sorted({r["replicas"] for r in runs.values()}):
-            on = runs[f"xla_{replicas}"]
-            off = runs[f"noxla_{replicas}"]
+    for entry in summary["configurations"]:
+        configuration = entry["configuration"]
+        peer = entry.get("peer_best")
+        for mode, xla in (("noxla", "off"), ("xla", "on")):
+            measured = entry[mode]
+            share = measured["sgemm_share"]
             rows.append(
                 (
-                    name,
-                    replicas,
-                    f"{off['steps_per_s']:.1f}",
-                    f"{on['steps_per_s']:.1f}",
-                    f"{on['pairs_per_s']:.0f}",
-                    f"{on['steps_per_s'] / off['steps_per_s']:.2f}×",
+                    configuration["name"],
+                    configuration["batch_size"],
+                    configuration["replicas"],
+                    xla,
+                    _milliseconds(measured["step_ms"]),
+                    f"{measured['pairs_per_s']:.0f}",
+                    f"{entry['xla_speedup']:.2f}×" if mode == "xla" else "",
+                    f"{measured['step_gflops']:.2f}",
+                    "" if share is None else f"{100 * share:.0f} %",
+                    f"{_milliseconds(peer['step_ms'])}, {peer['variant']}"
+                    if peer
+                    else "",
+                    f"{entry[f'ratio_{mode}']:.2f}×" if peer else "",
                 )
             )
-    return _table(
-        (
-            "configuration",
-            "replicas",
-            "steps/s, XLA off",
-            "steps/s, XLA on",
-            "pairs/s, XLA on",
-            "XLA speed-up",
+    lines = [
+        "Each row is timed in fresh processes of its own, one per round, alternating "
+        "with the rows it is compared with; the time is the median over rounds of "
+        "each process's median epoch, with the range over rounds. The share of the "
+        "sgemm bound is the step's matrix-product FLOPs (counted from the layer "
+        "sizes by `cmgan_tf.benchmarks.flops`) per second, over TensorFlow's sgemm "
+        "rate measured in the same rounds. The PyTorch peer "
+        "(`torch_cmgan_step.py`) runs the reference step with the same sizes; its "
+        "best variant of eager, fused Adam and fused Adam + torch.compile is shown.",
+        "",
+        _table(
+            (
+                "configuration",
+                "batch",
+                "replicas",
+                "XLA",
+                "ms/step, median (min–max)",
+                "pairs/s",
+                "XLA speed-up",
+                "GFLOP/step",
+                "share of sgemm bound",
+                "PyTorch's best, ms/step",
+                "ours ÷ PyTorch (pairs/s)",
+            ),
+            rows,
         ),
-        rows,
-    )
+    ]
+    sgemm = summary["sgemm_gflops"]
+    if sgemm:
+        lines += [
+            "",
+            f"sgemm 2048³ (TensorFlow, same rounds): {_milliseconds(sgemm)} GFLOP/s.",
+        ]
+    before = [load["load_before"] for load in results["loads"]]
+    after = [load["load_after"] for load in results["loads"]]
+    lines += [
+        "",
+        f"1-minute load average before each process {min(before):.2f}–"
+        f"{max(before):.2f}, after {min(after):.2f}–{max(after):.2f} "
+        f"({len(before)} processes).",
+    ]
+    return "\n".join(lines)
 
 
 def latency_table(results):
