@@ -400,6 +400,23 @@ class LossConfig:
         "Weight of the mean squared distance between the common representations "
         "of a pair (off in the authors' configuration).",
     )
+    pair_contrastive_weight: float = _field(
+        0.0,
+        "Weight of the symmetric InfoNCE over the batch's cosine similarities: "
+        "each image should retrieve its own text and each text its own image "
+        "(instance-level ranking).",
+    )
+    class_contrastive_weight: float = _field(
+        0.0,
+        "Weight of the cross-modal supervised contrastive loss: each item should "
+        "retrieve the batch's items of its class in the other modality "
+        "(class-level ranking in the common space).",
+    )
+    label_similarity_weight: float = _field(
+        0.0,
+        "Weight of DSCMR's discrimination loss: the cosine of any two items, of "
+        "either modality, should predict whether they share a label.",
+    )
 
     def __post_init__(self):
         names = [f.name for f in dataclasses.fields(self)]

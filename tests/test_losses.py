@@ -228,3 +228,106 @@ def test_pair_distance_loss_is_mean_squared_distance_per_dimension(rng):
     loss = losses.pair_distance_loss(image, text)
     assert _value(loss) == pytest.approx(expected, rel=1e-5)
     assert _value(losses.pair_distance_loss(image, image)) == 0.0
+
+
+def _cosines(a, b):
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return a @ b.T
+
+
+def _row_cross_entropy(logits, targets):
+    log_softmax = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+    return float(np.mean(-(targets * log_softmax).sum(axis=1)))
+
+
+def _symmetric_contrastive(images, texts, targets, temperature):
+    logits = _cosines(images, texts) / temperature
+    return 0.5 * (
+        _row_cross_entropy(logits, targets) + _row_cross_entropy(logits.T, targets.T)
+    )
+
+
+def test_pair_contrastive_loss_by_hand():
+    # Two orthogonal pairs, each item equal to its partner: at temperature 1
+    # every row's logits are (1, 0) with the 1 on the partner, so each
+    # direction costs -log(e / (e + 1)) = log(1 + 1/e).
+    items = np.eye(2, dtype="float32")
+    loss = losses.pair_contrastive_loss(items, items, 1.0)
+    assert _value(loss) == pytest.approx(np.log1p(np.exp(-1.0)), rel=1e-6)
+    # Temperature 0.5 doubles the logits: log(1 + e^-2).
+    loss = losses.pair_contrastive_loss(items, items, 0.5)
+    assert _value(loss) == pytest.approx(np.log1p(np.exp(-2.0)), rel=1e-6)
+
+
+def test_pair_contrastive_loss_matches_formula(rng):
+    images = rng.normal(size=(6, 4)).astype("float32")
+    texts = rng.normal(size=(6, 4)).astype("float32")
+    expected = _symmetric_contrastive(images, texts, np.eye(6), 0.1)
+    loss = losses.pair_contrastive_loss(images, texts, 0.1)
+    assert _value(loss) == pytest.approx(expected, rel=1e-4)
+
+
+def test_pair_contrastive_loss_rewards_the_own_partner_not_the_class(rng):
+    # Texts that match their own images score better than the same texts
+    # handed to the wrong images, and the loss ignores the vectors' norms.
+    images = rng.normal(size=(5, 3)).astype("float32")
+    texts = images + 0.1 * rng.normal(size=(5, 3)).astype("float32")
+    matched = _value(losses.pair_contrastive_loss(images, texts, 0.2))
+    shuffled = _value(losses.pair_contrastive_loss(images, texts[::-1], 0.2))
+    rescaled = _value(losses.pair_contrastive_loss(7 * images, texts / 3, 0.2))
+    assert matched < shuffled
+    assert rescaled == pytest.approx(matched, rel=1e-5)
+
+
+def test_class_contrastive_loss_by_hand():
+    # Items 0 and 1 are of class 0 and both lie on e1; item 2 is of class 1
+    # on e2. At temperature 1 rows 0 and 1 have logits (1, 1, 0) and target
+    # (1/2, 1/2, 0): log(2e + 1) - 1; row 2 has logits (0, 0, 1) and target
+    # (0, 0, 1): log(e + 2) - 1. The matrix is symmetric, so both directions
+    # agree.
+    items = np.array([[1, 0], [1, 0], [0, 1]], "float32")
+    labels = np.eye(2, dtype="float32")[[0, 0, 1]]
+    expected = (2 * (np.log(2 * np.e + 1) - 1) + np.log(np.e + 2) - 1) / 3
+    loss = losses.class_contrastive_loss(items, items, labels, 1.0)
+    assert _value(loss) == pytest.approx(expected, rel=1e-6)
+
+
+def test_class_contrastive_loss_matches_formula_for_multi_label_data(rng):
+    images = rng.normal(size=(5, 4)).astype("float32")
+    texts = rng.normal(size=(5, 4)).astype("float32")
+    labels = np.array(
+        [[1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0], [0, 0, 1]], "float32"
+    )
+    same = (labels @ labels.T > 0).astype(np.float64)
+    expected = _symmetric_contrastive(
+        images, texts, same / same.sum(1, keepdims=True), 0.3
+    )
+    loss = losses.class_contrastive_loss(images, texts, labels, 0.3)
+    assert _value(loss) == pytest.approx(expected, rel=1e-4)
+
+
+def test_label_similarity_loss_by_hand():
+    # Two pairs of one class, each item on its own axis: every one of the
+    # three similarity matrices is the identity, theta = I / 2, S = 1, so each
+    # is mean(softplus(theta) - theta) = (2 (log(1 + e^0.5) - 0.5) + 2 log 2) / 4.
+    items = np.eye(2, dtype="float32")
+    labels = np.eye(3, dtype="float32")[[1, 1]]
+    one = (2 * (np.log1p(np.exp(0.5)) - 0.5) + 2 * LOG2) / 4
+    loss = losses.label_similarity_loss(items, items, labels)
+    assert _value(loss) == pytest.approx(3 * one, rel=1e-6)
+
+
+def test_label_similarity_loss_matches_formula(rng):
+    images = rng.normal(size=(6, 4)).astype("float32")
+    texts = rng.normal(size=(6, 4)).astype("float32")
+    labels = np.eye(3, dtype="float32")[[0, 1, 2, 0, 1, 1]]
+    same = labels @ labels.T
+
+    def nll(a, b):
+        theta = 0.5 * _cosines(a, b)
+        return np.mean(np.logaddexp(0, theta) - same * theta)
+
+    expected = nll(images, texts) + nll(images, images) + nll(texts, texts)
+    loss = losses.label_similarity_loss(images, texts, labels)
+    assert _value(loss) == pytest.approx(expected, rel=1e-5)

@@ -17,7 +17,16 @@ LOSS_TERMS = (
     "semantic",
     "reconstruction",
     "pair_distance",
+    "pair_contrastive",
+    "class_contrastive",
+    "label_similarity",
 )
+
+# Softmax temperature of the contrastive terms on cosine similarities. On
+# wikipedia_classic's validation split 0.2-0.3 did best and 0.05 clearly worse
+# (benchmark_results/quality_issue16.md); cosines do not depend on the
+# features' or the common representation's size.
+CONTRASTIVE_TEMPERATURE = 0.2
 
 
 @keras.saving.register_keras_serializable(package="cmgan_tf")
@@ -399,6 +408,21 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
         if self.loss_weights["pair_distance"] > 0:
             terms["pair_distance"] = losses.pair_distance_loss(
                 out["image_common"], out["text_common"]
+            )
+        if self.loss_weights["pair_contrastive"] > 0:
+            terms["pair_contrastive"] = losses.pair_contrastive_loss(
+                out["image_common"], out["text_common"], CONTRASTIVE_TEMPERATURE
+            )
+        if self.loss_weights["class_contrastive"] > 0:
+            terms["class_contrastive"] = losses.class_contrastive_loss(
+                out["image_common"],
+                out["text_common"],
+                batch["labels"],
+                CONTRASTIVE_TEMPERATURE,
+            )
+        if self.loss_weights["label_similarity"] > 0:
+            terms["label_similarity"] = losses.label_similarity_loss(
+                out["image_common"], out["text_common"], batch["labels"]
             )
         total = sum(self.loss_weights[t] * value for t, value in terms.items())
         return {**{f"g_{t}_loss": v for t, v in terms.items()}, "g_loss": total}, total
