@@ -65,6 +65,16 @@ def test_reference_is_the_default_configuration():
         ("smoke", {"encoder_units", "common_units", "decoder_units", "epochs"}),
         ("shapes", {"dataset", "image_filters", "epochs", "generator_steps"}),
         ("wikipedia", {"image_transform", "representation", "ema_momentum"}),
+        (
+            "features",
+            {
+                "image_transform",
+                "semantic_weight",
+                "inter_adversarial_weight",
+                "class_contrastive_weight",
+                "pair_contrastive_weight",
+            },
+        ),
     ],
 )
 def test_other_presets_differ_from_the_reference_where_they_say(name, differences):
