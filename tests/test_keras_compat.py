@@ -215,21 +215,6 @@ def test_keras_xla_still_fails_under_mirrored(mirrored):
     assert "Trying to access resource" in str(error)
 
 
-def test_whole_step_xla_only_on_one_device(mirrored):
-    single = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    assert keras_compat.compiles_whole_step(single, jit_compile=True)
-    assert not keras_compat.compiles_whole_step(single, jit_compile=False)
-    with mirrored.scope():
-        replicated = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-        assert not keras_compat.compiles_whole_step(replicated, jit_compile=True)
-    # Created under the strategy, compiled outside its scope: still replicated.
-    assert not keras_compat.compiles_whole_step(replicated, jit_compile=True)
-    # What Keras compiles whole on one device trains.
-    single.compile("sgd", "mse", jit_compile=True)
-    history = single.fit(_features(), np.ones((8, 1)), batch_size=8, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
-
-
 class _XlaForward(keras.Model):
     """Runs a batch-norm network's forward pass per replica with XLA, as `CMGAN`.
 

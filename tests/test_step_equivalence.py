@@ -112,7 +112,6 @@ def train_and_record(strategy, jit_compile):
     logs = _Logs()
     cmgan.fit(batches, epochs=1, steps_per_epoch=STEPS, callbacks=[logs], verbose=0)
     return {
-        "whole_step_xla": cmgan.jit_compile,
         "logs": logs.logs,
         "generator_sum": _float_sum(cmgan.generator.variables),
         "discriminator_sum": _float_sum(
@@ -130,8 +129,6 @@ def train_and_record(strategy, jit_compile):
 def test_step_matches_the_reference_step(strategy, jit_compile):
     recorded = train_and_record(strategy, jit_compile)
     reference = REFERENCE[strategy, jit_compile]
-    # One device with XLA compiles the whole round; several replicas cannot.
-    assert recorded["whole_step_xla"] == (jit_compile and strategy == "default")
     assert recorded["iterations"] == reference["iterations"]
     np.testing.assert_allclose(recorded["logs"], reference["logs"], rtol=1e-4)
     for key in ("generator_sum", "discriminator_sum"):

@@ -42,10 +42,8 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
     function, compiled with XLA unless `compile(jit_compile=False)`, and
     applies the gradients outside it; the function returns the player's new
     batch-norm statistics and dropout seeds, which the step assigns after
-    averaging them over replicas. On one device, with XLA, the whole round
-    (the updates, the optimizers and the assignments) is compiled as one XLA
-    program instead; the arithmetic is the same. Where this departs from
-    Keras' own `fit` path, the reason is a work-around in `keras_compat`.
+    averaging them over replicas. Where this departs from Keras' own `fit`
+    path, the reason is a work-around in `keras_compat`.
 
     Args:
         generator: A `CrossModalAutoencoder`.
@@ -217,11 +215,9 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
                 "`generator_steps` must be a positive integer. "
                 f"Received: generator_steps={generator_steps!r}"
             )
-        # Keras' whole-step XLA compilation fails under several replicas; it
-        # is used on one device only, and the per-replica one below elsewhere.
-        super().compile(
-            jit_compile=keras_compat.compiles_whole_step(self, jit_compile), **kwargs
-        )
+        # Keras' whole-step XLA compilation is replaced by the per-replica
+        # one below, so it is always off here.
+        super().compile(jit_compile=False, **kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.generator_steps = generator_steps

@@ -105,9 +105,6 @@ def compile_replica_function(function, jit_compile):
     gradients, and applying them outside, keeps XLA on under every strategy;
     the model itself is compiled with `jit_compile=False`.
 
-    On one device the whole step is compiled instead (see
-    `compiles_whole_step`); the per-replica function then runs inside it.
-
     Delete when: `test_keras_xla_still_fails_under_mirrored` fails; then
     `compile(jit_compile=True)` can be forwarded to Keras.
 
@@ -120,37 +117,6 @@ def compile_replica_function(function, jit_compile):
         A `tf.function`.
     """
     return tf.function(function, jit_compile=jit_compile)
-
-
-def compiles_whole_step(model, jit_compile):
-    """Whether Keras may compile a model's whole `train_step` with XLA.
-
-    The per-replica compilation of `compile_replica_function` is needed only
-    where several replicas reduce across devices. On one device (the default
-    strategy) Keras' own `compile(jit_compile=True)` works, and it is much
-    faster: the whole round (every player's forward pass, gradients,
-    optimizer update, batch-norm and metric assignments) becomes one XLA
-    program, where the per-replica path leaves each optimizer update and
-    assignment to TensorFlow's op-by-op executor and calls XLA once per player
-    update. The profile of the `wikipedia` preset's step showed the executor's
-    ops taking about as long as the compiled computations they surround.
-
-    Delete when: `compile_replica_function` is deleted; then
-    `compile(jit_compile=...)` is forwarded to Keras under every strategy.
-
-    Args:
-        model: A `keras.Model`, compiled under the strategy it trains with.
-        jit_compile: Whether the user asked for XLA.
-
-    Returns:
-        `True` when XLA is asked for and the model trains on one device
-        without a `tf.distribute` strategy.
-    """
-    return (
-        bool(jit_compile)
-        and not tf.distribute.has_strategy()
-        and model.distribute_strategy is tf.distribute.get_strategy()
-    )
 
 
 def stateless_call(function, variables, values, *, returning):
