@@ -45,6 +45,7 @@ def _run_benchmark(*flags):
     )
 
 
+@pytest.mark.slow
 def test_smoke_benchmark_writes_results_and_tables(tmp_path):
     markdown = tmp_path / "BENCHMARKS.md"
     peer = tmp_path / "peer.py"
