@@ -46,32 +46,6 @@ PRESETS = {
         loss=LossConfig(intra_adversarial_weight=0.0, pair_distance_weight=0.03),
         training=TrainingConfig(epochs=40, generator_steps=1, ema_momentum=0.99),
     ),
-    # Feature datasets in general, retrieval by the common representation
-    # itself (no ties between items of one predicted class): the `wikipedia`
-    # networks trained by a cross-modal class contrastive term and a pair
-    # contrastive (InfoNCE) term. Chosen on validation MAP; the classifier
-    # and the inter-modality game both lowered it with these terms
-    # (benchmark_results/quality_issue16.md).
-    "features": ExperimentConfig(
-        data=DataConfig(image_transform="sqrt"),
-        model=ModelConfig(
-            encoder_units=(256,),
-            common_units=(128,),
-            linear_common_output=True,
-            decoder_units=(),
-            image_dropout=0.7,
-            text_dropout=0.2,
-            classifier="shared",
-        ),
-        loss=LossConfig(
-            intra_adversarial_weight=0.0,
-            inter_adversarial_weight=0.0,
-            semantic_weight=0.0,
-            class_contrastive_weight=1.0,
-            pair_contrastive_weight=0.3,
-        ),
-        training=TrainingConfig(epochs=40, generator_steps=1, ema_momentum=0.99),
-    ),
     # The generated shapes dataset from pixels and captions, in a minute or two
     # on a CPU: the paper's structure (per-modality classifiers, both
     # adversarial games) at a smaller size.
@@ -97,6 +71,26 @@ PRESETS = {
         runtime=RuntimeConfig(verbose=0),
     ),
 }
+
+# Feature datasets in general, retrieval by the common representation itself
+# (no ties between items of one predicted class): the `wikipedia` networks and
+# training, trained by a cross-modal class contrastive term and a pair
+# contrastive (InfoNCE) term. Chosen on validation MAP; the classifier term
+# and the inter-modality game both lowered it with these terms
+# (benchmark_results/quality_issue16.md).
+PRESETS["features"] = PRESETS["wikipedia"].replace(
+    model={
+        "representation": ModelConfig.representation,
+        "temperature": ModelConfig.temperature,
+    },
+    loss={
+        "inter_adversarial_weight": 0.0,
+        "semantic_weight": 0.0,
+        "pair_distance_weight": 0.0,
+        "class_contrastive_weight": 1.0,
+        "pair_contrastive_weight": 0.3,
+    },
+)
 
 
 def preset(name):
