@@ -50,7 +50,9 @@ def _exponential_moving_average(steps):
     return averages
 
 
-@pytest.mark.parametrize("strategy", ["default", "mirrored"])
+@pytest.mark.parametrize(
+    "strategy", ["default", pytest.param("mirrored", marks=pytest.mark.slow)]
+)
 def test_epoch_end_callbacks_see_the_moving_average(paired_split, strategy):
     config = preset("smoke").replace(
         training={"generator_steps": 1, "ema_momentum": MOMENTUM}

@@ -178,6 +178,7 @@ def _train_config(npz_dataset, tmp_path, **runtime):
     )
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_trains_two_replicas(npz_dataset, tmp_path):
     assert make_strategy("mirrored").num_replicas_in_sync == 2
     config = _train_config(npz_dataset, tmp_path, strategy="mirrored")
@@ -194,6 +195,7 @@ def test_mirrored_strategy_trains_two_replicas(npz_dataset, tmp_path):
     assert 0.2 < chance["map_mean"] < 0.35
 
 
+@pytest.mark.slow
 def test_mirrored_replicas_keep_equal_batch_statistics(paired_split):
     strategy = make_strategy("mirrored")
     with strategy.scope():
@@ -220,34 +222,41 @@ _XLA_SCRIPT = textwrap.dedent(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from cmgan_tf.runs.trainer import train
     from cmgan_tf.presets import preset
-    config = preset("smoke").replace(
-        data={"dataset": "npz", "data_dir": sys.argv[1]},
-        training={"epochs": 1, "batch_size": 32},
-        runtime={"model_dir": sys.argv[2], "strategy": "mirrored",
-                 "jit_compile": sys.argv[3] == "on"})
-    print("replicas", train(config)["replicas"])
+    for xla in ("off", "on"):
+        config = preset("smoke").replace(
+            data={"dataset": "npz", "data_dir": sys.argv[1]},
+            training={"epochs": 1, "batch_size": 32},
+            runtime={"model_dir": sys.argv[2] + xla, "strategy": "mirrored",
+                     "jit_compile": xla == "on"})
+        print("replicas", train(config)["replicas"])
+        print("trained with XLA", xla, file=sys.stderr, flush=True)
     """
 )
 
 
-@pytest.mark.parametrize("xla", ["on", "off"])
-def test_xla_compiles_the_steps_under_mirrored_strategy(npz_dataset, tmp_path, xla):
+@pytest.mark.slow
+def test_xla_compiles_the_steps_under_mirrored_strategy_only_when_on(
+    npz_dataset, tmp_path
+):
     # TensorFlow logs this line once per process when XLA compiles a cluster;
     # nothing else in a training run compiles with XLA, so it tells whether
-    # the steps really ran through XLA.
+    # the steps really ran through XLA. One process trains with XLA off, then on.
     marker = "Compiled cluster using XLA"
     result = subprocess.run(
-        [sys.executable, "-c", _XLA_SCRIPT, str(npz_dataset), str(tmp_path / xla), xla],
+        [sys.executable, "-c", _XLA_SCRIPT, str(npz_dataset), str(tmp_path / "run_")],
         capture_output=True,
         text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"},
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "replicas 2" in result.stdout
-    assert (marker in result.stderr) == (xla == "on")
+    assert result.stdout.count("replicas 2") == 2
+    off, on = result.stderr.split("trained with XLA off", 1)
+    assert marker not in off
+    assert marker in on.split("trained with XLA on", 1)[0]
 
 
+@pytest.mark.slow
 def test_wikipedia_preset_trains_and_exports_its_averaged_encoder(
     npz_dataset, tmp_path
 ):

@@ -39,6 +39,7 @@ def _assert_one_line_error(message, *fragments):
         assert fragment in message
 
 
+@pytest.mark.slow
 def test_report_is_written_on_a_headless_machine(model_dir):
     # An interactive backend and no display: pyplot would fail here.
     env = {"MPLBACKEND": "TkAgg", "DISPLAY": ""}

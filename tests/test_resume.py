@@ -25,7 +25,7 @@ from cmgan_tf.training.keras_compat import clip_across_replicas
 _ARGS = [
     "--preset=smoke",
     "--dataset=wikipedia_classic",
-    "--epochs=4",
+    "--epochs=3",
     "--ema_momentum=0.9",
     "--image_dropout=0.3",
     "--generator_steps=5",
@@ -71,7 +71,7 @@ def test_a_run_killed_mid_training_resumes_to_the_same_result(tmp_path):
     process.wait()
     process.stderr.close()
     done = _completed_epochs(killed)
-    assert 1 <= done < 4, "the kill came too late to test resuming"
+    assert 1 <= done < 3, "the kill came too late to test resuming"
     assert not (killed / "encoder.keras").exists()
 
     again = subprocess.run(
@@ -107,6 +107,7 @@ def test_resuming_under_another_configuration_is_refused(tmp_path):
     assert metrics["resumed_after_epoch"] == 0
 
 
+@pytest.mark.slow
 def test_a_nan_loss_stops_training_naming_the_term_and_step(tmp_path):
     config = preset("smoke").replace(
         data={"dataset": "wikipedia_classic"},
@@ -133,6 +134,7 @@ def test_same_seed_same_metrics(tmp_path):
     assert first["validation"] == second["validation"]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_write_cut_short_leaves_the_previous_one(tmp_path, monkeypatch):
     from cmgan_tf.training.builder import build_cmgan, build_optimizers
 

@@ -124,7 +124,9 @@ def train_and_record(strategy, jit_compile):
     }
 
 
-@pytest.mark.parametrize("strategy", ["default", "mirrored"])
+@pytest.mark.parametrize(
+    "strategy", ["default", pytest.param("mirrored", marks=pytest.mark.slow)]
+)
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_step_matches_the_reference_step(strategy, jit_compile):
     recorded = train_and_record(strategy, jit_compile)

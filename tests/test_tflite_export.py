@@ -81,6 +81,7 @@ def test_raw_encoders_take_pixels_and_token_ids(raw_run, raw_export):
             np.testing.assert_allclose(run(inputs), keras_embeddings, atol=atol)
 
 
+@pytest.mark.slow
 def test_parity_report_of_every_variant(feature_run, tmp_path):
     model_dir, encoder = feature_run
     result = export_tflite_model(model_dir, tmp_path / "tflite", check_parity=True)

@@ -66,7 +66,8 @@ CONFIGURATIONS = (
     },
 )
 
-# Toy sizes for `--smoke`: every kind of run, in seconds.
+# Toy sizes for `--smoke`: every kind of run (the peer, two replicas, the
+# files and synthetic features), in as few processes as that takes.
 SMOKE_CONFIGURATIONS = (
     {
         "name": "smoke, wikipedia_classic 128/10-d",
@@ -78,20 +79,11 @@ SMOKE_CONFIGURATIONS = (
         "peer": True,
     },
     {
-        "name": "smoke, wikipedia_classic 128/10-d",
-        "preset": "smoke",
-        "features": "wikipedia_classic",
-        "batch_size": 32,
-        "replicas": 2,
-        "steps": 2,
-        "peer": False,
-    },
-    {
         "name": "smoke, synthetic 64/16-d",
         "preset": "smoke",
         "features": [64, 16],
         "batch_size": 32,
-        "replicas": 1,
+        "replicas": 2,
         "steps": 2,
         "peer": False,
     },
