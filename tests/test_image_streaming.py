@@ -172,3 +172,48 @@ def test_training_on_a_damaged_image_fails_naming_it_or_skips_it(tmp_path, caplo
     # Counted as the stream decodes, which may run into the next epoch.
     assert re.search("Left out [12] training images that could not be", caplog.text)
     assert "Left out 1 of 4 pairs whose images could not be decoded" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_run_interrupted_after_an_epoch_resumes_to_the_same_result(
+    tmp_path, monkeypatch
+):
+    import keras
+
+    from cmgan_tf.presets import preset
+    from cmgan_tf.runs import trainer
+
+    folder = _write_folder(tmp_path / "data", num_pairs=20)
+    config = preset("smoke").replace(
+        data={"dataset": "image_captions", "data_dir": str(folder), "image_size": 8},
+        model={"image_trunk": {"filters": (4,), "units": 8}, "image_dropout": 0.3},
+        training={"epochs": 3, "batch_size": 4},
+    )
+
+    def run(name):
+        return trainer.train(
+            config.replace(runtime={"model_dir": str(tmp_path / name)})
+        )
+
+    expected = run("uninterrupted")
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    callbacks = trainer.TrainingRun._callbacks
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            trainer.TrainingRun,
+            "_callbacks",
+            lambda self: [*callbacks(self), Interrupt()],
+        )
+        with pytest.raises(KeyboardInterrupt):
+            run("interrupted")
+    resumed = run("interrupted")
+    assert resumed["resumed_after_epoch"] == 2
+    # Same batches after the resume (decoded from the files again): the same
+    # numbers, exactly.
+    assert resumed["history"] == expected["history"]
+    assert resumed["validation"] == expected["validation"]
