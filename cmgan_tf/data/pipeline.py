@@ -60,7 +60,9 @@ class SkippedImages:
             return None
         return (
             f"Left out {count} training images that could not be decoded "
-            f"(--on_bad_item=skip), the last {self.last_path.numpy().decode()}."
+            "(--on_bad_item=skip; once per epoch each, counted as the input "
+            "stream decodes, a few batches ahead of training), the last "
+            f"{self.last_path.numpy().decode()}."
         )
 
 
