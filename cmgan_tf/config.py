@@ -27,6 +27,7 @@ import json
 import typing
 
 from cmgan_tf import checks
+from cmgan_tf.data.image_stream import BAD_ITEM_POLICIES
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.backbones import BACKBONES
 from cmgan_tf.models.encoder import REPRESENTATIONS
@@ -130,6 +131,13 @@ class DataConfig:
         64,
         "Side that images are resized to (`image_captions` and `tfds` datasets only).",
     )
+    on_bad_item: str = _field(
+        "fail",
+        "`image_captions` only: a training image that does not decode, found "
+        "as training streams the images: `fail` stops training naming the file; "
+        "`skip` leaves such images out and logs their count at the end of each "
+        "epoch. (The same choices as `cmgan-embed --on_bad_item`.)",
+    )
     tfds: TfdsConfig = _field(TfdsConfig(), "The `tfds` dataset's settings.")
 
     def __post_init__(self):
@@ -141,6 +149,7 @@ class DataConfig:
         checks.check_choice("image_transform", self.image_transform, FEATURE_TRANSFORMS)
         checks.check_choice("text_transform", self.text_transform, FEATURE_TRANSFORMS)
         checks.check_positive_int("image_size", self.image_size)
+        checks.check_choice("on_bad_item", self.on_bad_item, BAD_ITEM_POLICIES)
         tfds_fields = dataclasses.fields(TfdsConfig)
         if self.dataset == "tfds":
             checks.require(

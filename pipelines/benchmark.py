@@ -1,4 +1,4 @@
-r"""Measures training speed, encoding latency, retrieval speed and quality.
+r"""Measures training speed and memory, encoding latency, retrieval speed and quality.
 
 Each section runs in its own Python process, because each needs TensorFlow
 set up differently before it starts (one thread for the latency figures).
@@ -29,7 +29,7 @@ import time
 
 from absl import app, flags, logging
 
-SECTIONS = ("training", "latency", "retrieval", "quality", "collection")
+SECTIONS = ("training", "latency", "retrieval", "quality", "collection", "streaming")
 
 _SECTIONS = flags.DEFINE_list(
     "sections", list(SECTIONS), f"Sections to run, of {', '.join(SECTIONS)}."
@@ -51,6 +51,11 @@ _EMBED_SIZES = flags.DEFINE_list(
     "embed_sizes",
     ["10000", "100000"],
     "Collection sizes (JPEG files) that cmgan-embed is measured on.",
+)
+_STREAM_SIZES = flags.DEFINE_list(
+    "stream_sizes",
+    ["10000", "100000"],
+    "Training set sizes (JPEG files) whose peak training memory is measured.",
 )
 _RETRIEVAL_DIM = flags.DEFINE_integer(
     "retrieval_dim", 128, "Size of the synthetic gallery representations."
@@ -433,11 +438,25 @@ def _collection_section():
         }
 
 
+def _streaming_section():
+    from cmgan_tf.benchmarks import training_memory
+
+    sizes = (300, 600) if _SMOKE.value else tuple(map(int, _STREAM_SIZES.value))
+    with tempfile.TemporaryDirectory() as root:
+        return training_memory.measure_training_memory(
+            root,
+            sizes,
+            image_size=16 if _SMOKE.value else 32,
+            batch_size=32 if _SMOKE.value else 256,
+        )
+
+
 _RUNNERS = {
     "latency": _latency_section,
     "retrieval": _retrieval_section,
     "quality": _quality_section,
     "collection": _collection_section,
+    "streaming": _streaming_section,
 }
 
 
@@ -490,6 +509,10 @@ def _markdown(results, command):
         "collection": (
             "Searching your own collection (cmgan-embed, cmgan-search, TFLite)",
             report.collection_tables,
+        ),
+        "streaming": (
+            "Training memory on image files (cmgan-train, peak RSS)",
+            report.streaming_table,
         ),
     }
     machine = results["machine"]

@@ -19,6 +19,7 @@ import sys
 
 from absl import app, flags
 
+from cmgan_tf.data.image_stream import BAD_ITEM_POLICIES
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.runs import collection
 from pipelines import flags as config_flags
@@ -62,7 +63,7 @@ _DATA_DIR = flags.DEFINE_string(
 _ON_BAD_ITEM = flags.DEFINE_enum(
     "on_bad_item",
     "fail",
-    list(collection.BAD_ITEM_POLICIES),
+    list(BAD_ITEM_POLICIES),
     "An item that cannot be embedded (missing or damaged image, empty or "
     "non-UTF-8 caption, duplicate id): 'fail' writes nothing and lists them, "
     "'skip' leaves them out and lists them.",

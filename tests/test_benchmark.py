@@ -71,6 +71,7 @@ def test_smoke_benchmark_writes_results_and_tables(tmp_path):
         "retrieval",
         "quality",
         "collection",
+        "streaming",
     }
 
     training = sections["training"]["results"]
@@ -115,6 +116,10 @@ def test_smoke_benchmark_writes_results_and_tables(tmp_path):
     for row in collection["search"]:
         assert 0.5 < row["faiss_recall_at_10"] <= 1.0 and row["exact_qps"] > 0
     assert collection["tflite_retrieval"]["single_ms"] > 0
+
+    streaming = sections["streaming"]["results"]
+    assert [r["images"] for r in streaming] == [300, 600]
+    assert all(r["peak_rss_mb"] > 0 and r["steps"] > 0 for r in streaming)
 
     text = markdown.read_text()
     assert text in result.stdout

@@ -11,6 +11,7 @@ from cmgan_tf.data import (
     WIKIPEDIA_CLASS_NAMES,
     CrossModalDataset,
     ImageCaptionSplit,
+    ImageFileSplit,
     PairedSplit,
     dataset_names,
     labels_from_class_ids,
@@ -483,8 +484,11 @@ def test_cross_modal_dataset_checks_agreement():
     ):
         CrossModalDataset("toy", small, wider, multi_label=False)
     raw = ImageCaptionSplit(np.zeros((2, 8, 8, 3), np.uint8), ["a", "b"], np.eye(2))
-    with pytest.raises(InvalidInputError, match="splits of one kind"):
+    with pytest.raises(InvalidInputError, match="both hold features or both raw"):
         CrossModalDataset("toy", small, raw, multi_label=False)
+    # Raw pairs in files and in memory are one kind: train streams, test not.
+    files = ImageFileSplit(["a.png", "b.png"], ["a", "b"], np.eye(2), image_size=8)
+    assert CrossModalDataset("toy", files, raw, multi_label=False).raw
     more_classes = _split([0, 1, 2])
     with pytest.raises(InvalidInputError, match="num_classes"):
         CrossModalDataset("toy", small, more_classes, multi_label=False)

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from cmgan_tf.data import load_dataset
+from cmgan_tf.data.dataset import ImageFileSplit
 from cmgan_tf.data.image_captions import load_image_captions
 from cmgan_tf.errors import InvalidInputError
 
@@ -75,7 +76,6 @@ def test_registry_passes_the_image_size(folder):
         ("images/red.png\tred\t   \n", "line 1: empty caption"),
         ("images/red.png\t\ta caption\n", "line 1: empty labels"),
         ("images/none.png\tred\ta caption\n", "line 1: image not found"),
-        ("images/broken.png\tred\ta caption\n", "line 1: could not decode"),
         ("\n\n", "holds no pairs"),
     ],
 )
@@ -83,6 +83,19 @@ def test_bad_tables_and_images_are_named(folder, train_table, message):
     (folder / "images" / "broken.png").write_bytes(b"\x89PNG\r\n not really")
     (folder / "train.tsv").write_text(train_table, encoding="utf-8")
     with pytest.raises(InvalidInputError, match=message):
+        load_image_captions(folder)
+
+
+def test_damaged_images_are_named_when_decoded(folder):
+    (folder / "images" / "broken.png").write_bytes(b"\x89PNG\r\n not really")
+    (folder / "train.tsv").write_text("images/broken.png\tred\ta caption\n")
+    # Training images are only decoded as training streams them.
+    train = load_image_captions(folder).train
+    assert isinstance(train, ImageFileSplit)
+    with pytest.raises(InvalidInputError, match="could not decode .*broken.png"):
+        train.load()
+    (folder / "test.tsv").write_text("images/broken.png\tred\ta caption\n")
+    with pytest.raises(InvalidInputError, match="test.tsv, line 1: could not decode"):
         load_image_captions(folder)
 
 

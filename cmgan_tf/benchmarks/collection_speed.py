@@ -11,17 +11,19 @@
   TFLite model with the gallery inside, on one thread.
 """
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from cmgan_tf.benchmarks.timing import median_seconds
-from cmgan_tf.data.demo import generate_shapes_split
+from cmgan_tf.data.demo import CLASS_NAMES, generate_shapes_split
 from cmgan_tf.retrieval import ann
 from cmgan_tf.retrieval.search import top_k_search
 
@@ -29,8 +31,16 @@ from cmgan_tf.retrieval.search import top_k_search
 _CHUNK = 1000
 
 
-def write_collection(directory, count, *, image_size=32, seed=0):
+def write_collection(directory, count, *, image_size=32, seed=0, tables=False):
     """Writes `count` generated JPEG images and a `captions.tsv` pairing them.
+
+    Args:
+        directory: Where to write (created if needed).
+        count: Number of images.
+        image_size: Side of the images.
+        seed: Seed of the first chunk of generated pairs.
+        tables: Also write `train.tsv` (every pair, with its class) and
+            `test.tsv` (the first 100), the `image_captions` dataset layout.
 
     Returns:
         `(images_dir, captions_file)`.
@@ -38,43 +48,72 @@ def write_collection(directory, count, *, image_size=32, seed=0):
     images = os.path.join(directory, "images")
     os.makedirs(images, exist_ok=True)
     captions = os.path.join(directory, "captions.tsv")
-    with open(captions, "w", encoding="utf-8") as handle:
+    with contextlib.ExitStack() as files:
+        handle = files.enter_context(open(captions, "w", encoding="utf-8"))
+        if tables:
+            train, test = (
+                files.enter_context(
+                    open(os.path.join(directory, name), "w", encoding="utf-8")
+                )
+                for name in ("train.tsv", "test.tsv")
+            )
         for start in range(0, count, _CHUNK):
             split = generate_shapes_split(
                 min(_CHUNK, count - start), image_size=image_size, seed=seed + start
             )
-            for offset, (image, caption) in enumerate(
-                zip(split.images, split.texts, strict=True)
+            for offset, (image, caption, label) in enumerate(
+                zip(split.images, split.texts, split.labels, strict=True)
             ):
-                name = f"{start + offset:07d}.jpg"
+                row = start + offset
+                name = f"{row:07d}.jpg"
                 tf.io.write_file(
                     os.path.join(images, name), tf.io.encode_jpeg(image, quality=90)
                 )
                 handle.write(f"{name}\t{caption}\n")
+                if tables:
+                    line = f"images/{name}\t{CLASS_NAMES[label.argmax()]}\t{caption}\n"
+                    train.write(line)
+                    if row < 100:
+                        test.write(line)
     return images, captions
+
+
+def run_with_peak_rss(module, flags, what):
+    """Runs `python -m module *flags`; returns `(stdout, peak resident MiB)`.
+
+    Args:
+        module: The module to run, e.g. `"pipelines.embed"`.
+        flags: List of its command-line arguments.
+        what: The command's name, for the error if it fails.
+
+    Raises:
+        RuntimeError: if the command fails, with its output.
+    """
+    # stderr goes to a file, not a pipe: `communicate` would reap the child
+    # before `wait4` could read its resource usage.
+    with tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", module, *flags],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        stdout = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        if status:
+            stderr.seek(0)
+            raise RuntimeError(f"{what} failed: {stdout}{stderr.read()[-3000:]}")
+    # Linux reports ru_maxrss in KiB.
+    return stdout, usage.ru_maxrss / 1024
 
 
 def _run_embed(model_dir, output, flags):
     """Runs cmgan-embed; returns `(stdout, peak resident MiB)`."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.embed",
-            f"--model_dir={model_dir}",
-            f"--output={output}",
-            *flags,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+    return run_with_peak_rss(
+        "pipelines.embed",
+        [f"--model_dir={model_dir}", f"--output={output}", *flags],
+        "cmgan-embed",
     )
-    stdout = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if status:
-        raise RuntimeError(f"cmgan-embed failed: {stdout}")
-    # Linux reports ru_maxrss in KiB.
-    return stdout, usage.ru_maxrss / 1024
 
 
 def measure_embedding(model_dir, directory, sizes):

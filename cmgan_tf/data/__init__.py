@@ -3,6 +3,7 @@
 from cmgan_tf.data.dataset import (
     CrossModalDataset,
     ImageCaptionSplit,
+    ImageFileSplit,
     PairedSplit,
     labels_from_class_ids,
     labels_from_multi_hot,
@@ -21,6 +22,7 @@ __all__ = [
     "WIKIPEDIA_CLASS_NAMES",
     "CrossModalDataset",
     "ImageCaptionSplit",
+    "ImageFileSplit",
     "PairedSplit",
     "dataset_names",
     "labels_from_class_ids",

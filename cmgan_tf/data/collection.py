@@ -34,6 +34,7 @@ from cmgan_tf.data.collection_files import (
     read_feature_file,
     read_image_source,
 )
+from cmgan_tf.data.dataset import ImageFileSplit
 from cmgan_tf.errors import InvalidInputError
 
 
@@ -211,15 +212,18 @@ def collection_from_split(split, split_name):
     """A collection of a dataset split's pairs, ids `<split_name>/<row>`.
 
     Args:
-        split: A `PairedSplit` or `ImageCaptionSplit`.
+        split: A `PairedSplit`, `ImageCaptionSplit` or `ImageFileSplit`
+            (whose files are then decoded as they are embedded).
         split_name: Its name, such as `"test"`.
     """
-    ids = [f"{split_name}/{row}" for row in range(len(split.images))]
+    ids = [f"{split_name}/{row}" for row in range(split.num_pairs)]
     raw_texts = not np.issubdtype(np.asarray(split.texts).dtype, np.number)
+    files = isinstance(split, ImageFileSplit)
     return Collection(
         ids,
         [f"split {split_name}, row {row}" for row in range(len(ids))],
-        image_array=np.asarray(split.images),
+        image_files=list(split.paths) if files else None,
+        image_array=None if files else np.asarray(split.images),
         captions=list(split.texts) if raw_texts else None,
         text_array=None if raw_texts else np.asarray(split.texts),
     )

@@ -1,17 +1,25 @@
 """Paired images and texts with class labels, validated once on construction.
 
 Every loader returns a `CrossModalDataset` of `PairedSplit`s (pre-extracted
-feature vectors) or of `ImageCaptionSplit`s (pixels and strings), so the
-models, training and retrieval code downstream can rely on their invariants
-(one entry per pair, finite values, 0/1 multi-hot labels with at least one
-class per pair) instead of re-checking them.
+feature vectors), of `ImageCaptionSplit`s (pixels and strings) or, for
+training splits streamed from image files, `ImageFileSplit`s (paths and
+strings), so the models, training and retrieval code downstream can rely on
+their invariants (one entry per pair, finite values, 0/1 multi-hot labels
+with at least one class per pair) instead of re-checking them.
 """
 
 import dataclasses
 
 import numpy as np
+import tensorflow as tf
+from absl import logging
 
-from cmgan_tf.checks import check_positive_int
+from cmgan_tf.checks import check_choice, check_positive_int
+from cmgan_tf.data.image_stream import (
+    BAD_ITEM_POLICIES,
+    flag_decoded,
+    read_image_file,
+)
 from cmgan_tf.errors import InvalidInputError
 
 
@@ -337,6 +345,31 @@ def decode_texts(texts):
     return decoded
 
 
+def _freeze_raw_pairs(split, image_field, images):
+    """Checks a raw split's texts and labels against `images`; freezes all three.
+
+    Sets `image_field`, `texts` (str array) and `labels` (float32) on the
+    frozen dataclass `split` as read-only copies, so that freezing them leaves
+    the caller's arrays writable.
+    """
+    labels = _numeric_matrix("labels", split.labels)
+    if len(images) == 0:
+        raise InvalidInputError("A split needs at least one pair; received 0.")
+    texts = np.asarray(decode_texts(split.texts), dtype=str)
+    counts = (len(images), len(texts), len(labels))
+    if len(set(counts)) != 1:
+        raise InvalidInputError(
+            f"`{image_field}`, `texts` and `labels` must have one entry per pair. "
+            f"Received {counts[0]} {image_field}, {counts[1]} texts and {counts[2]} "
+            "labels."
+        )
+    _check_labels(labels)
+    for name, array in ((image_field, images), ("texts", texts), ("labels", labels)):
+        frozen = np.array(array, dtype=np.float32 if name == "labels" else None)
+        frozen.setflags(write=False)
+        object.__setattr__(split, name, frozen)
+
+
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class ImageCaptionSplit:
     """Images and captions of `n` pairs with their class labels.
@@ -376,24 +409,7 @@ class ImageCaptionSplit:
     labels: np.ndarray
 
     def __post_init__(self):
-        images = _as_rgb_uint8(self.images)
-        labels = _numeric_matrix("labels", self.labels)
-        if len(images) == 0:
-            raise InvalidInputError("A split needs at least one pair; received 0.")
-        texts = np.asarray(decode_texts(self.texts), dtype=str)
-        counts = (len(images), len(texts), len(labels))
-        if len(set(counts)) != 1:
-            raise InvalidInputError(
-                "`images`, `texts` and `labels` must have one entry per pair. "
-                f"Received {counts[0]} images, {counts[1]} texts and {counts[2]} "
-                "labels."
-            )
-        _check_labels(labels)
-        for name, array in (("images", images), ("texts", texts), ("labels", labels)):
-            # A copy, so that freezing it leaves the caller's array writable.
-            frozen = np.array(array, dtype=np.float32 if name == "labels" else None)
-            frozen.setflags(write=False)
-            object.__setattr__(self, name, frozen)
+        _freeze_raw_pairs(self, "images", _as_rgb_uint8(self.images))
 
     @property
     def num_pairs(self):
@@ -422,15 +438,205 @@ class ImageCaptionSplit:
         )
 
 
+class ImageFiles:
+    """Image files seen as a read-only uint8 array, decoded when indexed.
+
+    What `ImageFileSplit.images` is: code written for an array of pixels
+    (`images[i]`, `images[rows]`, `images[i:j]`, `images.shape`,
+    `np.asarray(images)`) reads the files it asks for and no others, several
+    rows in parallel in `tf.data`. Each read decodes again; nothing is kept.
+
+    Args:
+        paths: str array of `n` image paths.
+        image_size: Side the images are resized to.
+        on_bad_item: `"fail"` raises on a file that is missing or does not
+            decode; `"skip"` leaves it out of a multi-row read (which then
+            returns fewer rows). Defaults to `"fail"`.
+
+    Raises:
+        InvalidInputError: when indexed under `"fail"`, naming the first file
+            that is missing or does not decode.
+    """
+
+    dtype = np.dtype(np.uint8)
+    ndim = 4
+
+    def __init__(self, paths, image_size, on_bad_item="fail"):
+        check_choice("on_bad_item", on_bad_item, BAD_ITEM_POLICIES)
+        self.paths = paths
+        self.image_size = image_size
+        self.on_bad_item = on_bad_item
+
+    @property
+    def shape(self):
+        """`(n, image_size, image_size, 3)`."""
+        return (len(self.paths), self.image_size, self.image_size, 3)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def decode(self, rows):
+        """Decodes the images of `rows`; returns `(images, decoded)`.
+
+        `images` is `(len(rows), image_size, image_size, 3)` uint8, zeros
+        where the bool array `decoded` is False.
+        """
+        paths = self.paths[rows]
+        dataset = flag_decoded(
+            tf.data.Dataset.from_tensor_slices({"path": paths}),
+            (self.image_size, self.image_size),
+        )
+        images = np.zeros((len(paths), *self.shape[1:]), np.uint8)
+        decoded = np.zeros(len(paths), bool)
+        for index, element in enumerate(dataset.as_numpy_iterator()):
+            images[index], decoded[index] = element["image"], element["decoded"]
+        return images, decoded
+
+    def __getitem__(self, key):
+        size = (self.image_size, self.image_size)
+        if isinstance(key, int | np.integer):
+            return read_image_file(self.paths[key], size)
+        rows = np.arange(len(self.paths))[key]
+        images, decoded = self.decode(rows)
+        if self.on_bad_item == "fail" and not decoded.all():
+            # Read it alone for the error that says why.
+            read_image_file(self.paths[rows[np.argmin(decoded)]], size)
+        return images[decoded]
+
+    def __array__(self, dtype=None, copy=None):
+        images = self[:]
+        return images if dtype is None else images.astype(dtype)
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class ImageFileSplit:
+    """Image files and captions of `n` pairs with their labels, not decoded.
+
+    The streaming form of `ImageCaptionSplit`, for training splits larger
+    than memory: it holds paths, and `cmgan_tf.data.pipeline` reads and
+    decodes the images in `tf.data` as training consumes them, so memory
+    does not grow with `n`. `images` is an `ImageFiles` view that decodes the
+    rows it is indexed with, for code that needs a few arrays; `load()`
+    decodes the whole split, for small splits (validation, test) that
+    evaluation reads as arrays.
+
+    Attributes:
+        paths: str array `(n,)` of image files (PNG, JPEG, GIF or BMP).
+        texts: str array `(n,)`; `texts[i]` describes the image `paths[i]`.
+        labels: float32 multi-hot array `(n, num_classes)`.
+        image_size: Side the images are resized to when decoded.
+
+    Raises:
+        InvalidInputError: as `ImageCaptionSplit` for texts and labels, or if
+            a path is empty or `image_size` is not a positive integer. Files
+            are not opened here.
+
+    Example:
+    >>> split = ImageFileSplit(["a.png", "b.jpg"], ["a box", "a disc"], np.eye(2), 8)
+    >>> split.image_shape, split.images.shape
+    ((8, 8, 3), (2, 8, 8, 3))
+    """
+
+    paths: np.ndarray
+    texts: np.ndarray
+    labels: np.ndarray
+    image_size: int
+
+    def __post_init__(self):
+        check_image_size(self.image_size)
+        paths = np.asarray([str(path) for path in self.paths], dtype=str)
+        empty = np.flatnonzero(np.char.str_len(paths) == 0) if paths.size else []
+        if len(empty):
+            raise InvalidInputError(
+                f"`paths[{int(empty[0])}]` is empty. Received: paths={paths[:3]!r}..."
+            )
+        _freeze_raw_pairs(self, "paths", paths)
+
+    @property
+    def images(self):
+        """An `ImageFiles` view `(n, image_size, image_size, 3)` of the files."""
+        return self.image_files()
+
+    @property
+    def num_pairs(self):
+        """Number of pairs."""
+        return len(self.texts)
+
+    @property
+    def num_classes(self):
+        """Number of classes (label columns)."""
+        return self.labels.shape[1]
+
+    @property
+    def image_shape(self):
+        """Shape of one decoded image: `(image_size, image_size, 3)`."""
+        return (self.image_size, self.image_size, 3)
+
+    @property
+    def text_shape(self):
+        """Shape of one text: `()`, a scalar string."""
+        return ()
+
+    def select(self, rows):
+        """Returns the pairs at `rows` (indices or a boolean mask), in order."""
+        return ImageFileSplit(
+            self.paths[rows], self.texts[rows], self.labels[rows], self.image_size
+        )
+
+    def image_files(self, on_bad_item="fail"):
+        """An `ImageFiles` view of the files, reading bad files as `on_bad_item`."""
+        return ImageFiles(self.paths, self.image_size, on_bad_item)
+
+    def load(self, on_bad_item="fail"):
+        """Decodes every image; returns the split as an `ImageCaptionSplit`.
+
+        Args:
+            on_bad_item: `"fail"` raises on a file that is missing or does
+                not decode; `"skip"` leaves its pair out, with a warning in
+                the log naming how many and the first. Defaults to `"fail"`.
+
+        Raises:
+            InvalidInputError: naming the first file that is missing or does
+                not decode, under `"fail"`, or if no pair is left.
+        """
+        files = self.image_files(on_bad_item)
+        if on_bad_item == "fail":
+            return ImageCaptionSplit(files[:], self.texts, self.labels)
+        images, decoded = files.decode(slice(None))
+        if not decoded.all():
+            logging.warning(
+                "Left out %d of %d pairs whose images could not be decoded "
+                "(on_bad_item=skip), the first %s.",
+                int((~decoded).sum()),
+                self.num_pairs,
+                self.paths[np.argmin(decoded)],
+            )
+        return ImageCaptionSplit(
+            images[decoded], self.texts[decoded], self.labels[decoded]
+        )
+
+    def __repr__(self):
+        return (
+            f"ImageFileSplit(num_pairs={self.num_pairs}, "
+            f"image_shape={self.image_shape}, num_classes={self.num_classes})"
+        )
+
+
+# The splits of raw images and captions, decoded or not.
+RAW_SPLITS = (ImageCaptionSplit, ImageFileSplit)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class CrossModalDataset:
     """A named cross-modal dataset: a train and a test split of paired features.
 
     Attributes:
         name: Non-empty str naming the dataset, e.g. `"wikipedia_classic"`.
-        train: `PairedSplit` or `ImageCaptionSplit` to learn from.
-        test: Split of the same type to evaluate retrieval on, with the same
-            `image_shape`, `text_shape` and `num_classes` as `train`.
+        train: `PairedSplit`, or for raw pairs an `ImageCaptionSplit` or an
+            `ImageFileSplit` (streamed from its files when training).
+        test: Split of the same kind (features or raw pairs) to evaluate
+            retrieval on, with the same `image_shape`, `text_shape` and
+            `num_classes` as `train`.
         multi_label: bool, whether a pair may carry more than one class. When
             False, every pair in both splits must have exactly one label.
         class_names: Optional tuple of `num_classes` str, in label-column
@@ -466,15 +672,16 @@ class CrossModalDataset:
             )
         for field in self._split_fields():
             value = getattr(self, field)
-            if not isinstance(value, PairedSplit | ImageCaptionSplit):
+            if not isinstance(value, (PairedSplit, *RAW_SPLITS)):
                 raise InvalidInputError(
-                    f"`{field}` must be a PairedSplit or an ImageCaptionSplit. "
-                    f"Received type {type(value).__name__}."
+                    f"`{field}` must be a PairedSplit, an ImageCaptionSplit or an "
+                    f"ImageFileSplit. Received type {type(value).__name__}."
                 )
-            if type(value) is not type(self.train):
+            if isinstance(value, RAW_SPLITS) != isinstance(self.train, RAW_SPLITS):
                 raise InvalidInputError(
-                    f"`train` and `{field}` must be splits of one kind. Received "
-                    f"{type(self.train).__name__} and {type(value).__name__}."
+                    f"`train` and `{field}` must both hold features or both raw "
+                    f"pairs. Received {type(self.train).__name__} and "
+                    f"{type(value).__name__}."
                 )
         if not isinstance(self.multi_label, bool | np.bool_):
             raise InvalidInputError(
@@ -522,7 +729,7 @@ class CrossModalDataset:
     @property
     def raw(self):
         """Whether the splits hold pixels and strings rather than features."""
-        return isinstance(self.train, ImageCaptionSplit)
+        return isinstance(self.train, RAW_SPLITS)
 
     @property
     def image_dim(self):

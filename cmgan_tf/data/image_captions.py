@@ -14,18 +14,25 @@ multi-label); the classes are those named in `train.tsv`, sorted. Images may be
 PNG, JPEG, GIF or BMP, colour or grayscale; they are decoded to RGB and resized
 to `image_size` x `image_size`. The tables must be UTF-8. Every problem is
 reported as `InvalidInputError` naming the file and line.
+
+The training split is an `ImageFileSplit`: its images are only checked to
+exist here, and are decoded as training streams them (a damaged one is found
+then; see `--on_bad_item`), so a collection larger than memory trains. The
+test split is decoded into memory now, as evaluation reads it as arrays;
+keep it to a size that fits (COCO's 5000 test images take 60 MB at 64 px).
 """
 
 import pathlib
 
 import numpy as np
-import tensorflow as tf
 
 from cmgan_tf.data.dataset import (
     CrossModalDataset,
     ImageCaptionSplit,
+    ImageFileSplit,
     check_image_size,
 )
+from cmgan_tf.data.image_stream import read_image_file
 from cmgan_tf.errors import InvalidInputError
 
 TABLES = {"train": "train.tsv", "test": "test.tsv"}
@@ -74,23 +81,6 @@ def _read_table(path):
     return rows
 
 
-def _read_image(path, image_size, where):
-    """Returns the image at `path` as `(image_size, image_size, 3)` uint8."""
-    if not path.is_file():
-        raise InvalidInputError(f"{where}: image not found: tried {path}")
-    try:
-        image = tf.io.decode_image(
-            tf.io.read_file(str(path)), channels=3, expand_animations=False
-        )
-    except tf.errors.InvalidArgumentError as error:
-        raise InvalidInputError(
-            f"{where}: could not decode {path} as PNG, JPEG, GIF or BMP; the "
-            "file is damaged or not an image."
-        ) from error
-    resized = tf.image.resize(image, (image_size, image_size), antialias=True)
-    return np.clip(np.rint(resized.numpy()), 0, 255).astype(np.uint8)
-
-
 def load_image_captions(data_dir, *, image_size=64):
     """Loads the image-caption layout described in the module docstring.
 
@@ -99,13 +89,15 @@ def load_image_captions(data_dir, *, image_size=64):
         image_size: Side the images are resized to. Defaults to 64.
 
     Returns:
-        A `CrossModalDataset` of `ImageCaptionSplit`s named after the
-        directory.
+        A `CrossModalDataset` named after the directory: an `ImageFileSplit`
+        to train on (streamed from the files) and an `ImageCaptionSplit` to
+        test on (in memory).
 
     Raises:
         InvalidInputError: for a missing directory, table or image, a table
             that is not UTF-8 or has malformed or empty fields, a test label
-            that train does not name, or an image that cannot be decoded.
+            that train does not name, or a test image that cannot be decoded
+            (a training image that cannot be decoded is found in training).
     """
     directory = pathlib.Path(data_dir)
     if not directory.is_dir():
@@ -118,7 +110,8 @@ def load_image_captions(data_dir, *, image_size=64):
     index = {name: i for i, name in enumerate(class_names)}
     splits = {}
     for split, rows in tables.items():
-        images, texts = [], []
+        # Paths of training images, decoded pixels of test images.
+        items, texts = [], []
         labels = np.zeros((len(rows), len(class_names)), np.float32)
         for row, (number, image_path, names, caption) in enumerate(rows):
             where = f"{directory / TABLES[split]}, line {number}"
@@ -129,9 +122,19 @@ def load_image_captions(data_dir, *, image_size=64):
                     f"train.tsv ({', '.join(class_names)})."
                 )
             labels[row, [index[n] for n in names]] = 1.0
-            images.append(_read_image(directory / image_path, image_size, where))
+            path = directory / image_path
+            if split == "train":
+                if not path.is_file():
+                    raise InvalidInputError(f"{where}: image not found: tried {path}")
+                items.append(str(path))
+            else:
+                items.append(read_image_file(path, (image_size, image_size), where))
             texts.append(caption)
-        splits[split] = ImageCaptionSplit(np.stack(images), texts, labels)
+        splits[split] = (
+            ImageFileSplit(items, texts, labels, image_size)
+            if split == "train"
+            else ImageCaptionSplit(np.stack(items), texts, labels)
+        )
     multi_label = any(
         len(names) > 1 for rows in tables.values() for *_, names, _ in rows
     )

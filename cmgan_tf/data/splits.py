@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from cmgan_tf.data.dataset import ImageCaptionSplit, PairedSplit
+from cmgan_tf.data.dataset import RAW_SPLITS, ImageFileSplit, PairedSplit
 from cmgan_tf.errors import InvalidInputError
 
 
@@ -18,7 +18,9 @@ def train_validation_split(split, validation_fraction, seed):
     split uniformly at random. Both parts keep the original row order.
 
     Args:
-        split: `PairedSplit` or `ImageCaptionSplit` of `n` pairs.
+        split: `PairedSplit`, `ImageCaptionSplit` or `ImageFileSplit` of `n`
+            pairs; an `ImageFileSplit` is split into two of its kind, with
+            no file read.
         validation_fraction: float in (0, 1); `round(validation_fraction * n)`
             pairs go to validation.
         seed: int >= 0. The same seed gives the same split.
@@ -41,10 +43,10 @@ def train_validation_split(split, validation_fraction, seed):
     >>> fit.num_pairs, validation.num_pairs
     (1956, 217)
     """
-    if not isinstance(split, PairedSplit | ImageCaptionSplit):
+    if not isinstance(split, (PairedSplit, *RAW_SPLITS)):
         raise InvalidInputError(
-            "`split` must be a PairedSplit or an ImageCaptionSplit. Received "
-            f"type {type(split).__name__}."
+            "`split` must be a PairedSplit, an ImageCaptionSplit or an "
+            f"ImageFileSplit. Received type {type(split).__name__}."
         )
     if (
         isinstance(validation_fraction, bool)
@@ -114,4 +116,6 @@ def _stratified_indices(class_ids, num_validation, rng):
 
 def _subset(split, mask):
     """Return the pairs of `split` where `mask` is True, in their order."""
+    if isinstance(split, ImageFileSplit):
+        return split.select(mask)
     return type(split)(split.images[mask], split.texts[mask], split.labels[mask])

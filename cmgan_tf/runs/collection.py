@@ -10,6 +10,7 @@ from cmgan_tf import file_io
 from cmgan_tf.checks import check_choice, check_positive_int
 from cmgan_tf.data.collection import collection_from_split, read_collection
 from cmgan_tf.data.collection_files import BadItem, format_bad_items
+from cmgan_tf.data.image_stream import BAD_ITEM_POLICIES
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.retrieval import ann
 from cmgan_tf.retrieval.embedding import embed_modality
@@ -25,7 +26,6 @@ from cmgan_tf.runs.data import load_configured_dataset
 from cmgan_tf.runs.model_dir import load_run
 from cmgan_tf.serving.signatures import encoder_dim
 
-BAD_ITEM_POLICIES = ("fail", "skip")
 SPLITS = ("train", "test")
 _SCRATCH_FILE = ".scratch_{modality}.npy"
 # Queries drawn from the gallery to measure an index's recall.

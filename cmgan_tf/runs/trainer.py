@@ -9,10 +9,16 @@ import functools
 import time
 
 import keras
+import tensorflow as tf
 from absl import logging
 
 from cmgan_tf import file_io
-from cmgan_tf.data.pipeline import training_dataset
+from cmgan_tf.data.dataset import ImageFileSplit
+from cmgan_tf.data.pipeline import (
+    SkippedImages,
+    training_stream,
+    undecoded_image_error,
+)
 from cmgan_tf.data.splits import train_validation_split
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.encoder import CrossModalEncoder
@@ -45,7 +51,10 @@ def prepare_data(config, dataset=None):
     A dataset whose files come with a validation split (`dataset.validation`)
     is validated on that split and trained on all of `dataset.train`;
     otherwise `config.data.validation_fraction` of the training pairs are
-    carved out, stratified and seeded by `config.training.seed`.
+    carved out, stratified and seeded by `config.training.seed`. Validation
+    is scored on arrays, so a validation split of image files is decoded
+    into memory here; the training split stays as it is (streamed from its
+    files by `training_stream`).
 
     Args:
         config: An `ExperimentConfig`.
@@ -64,10 +73,13 @@ def prepare_data(config, dataset=None):
             dataset.validation.num_pairs,
             dataset.train.num_pairs,
         )
-        return dataset, dataset.train, dataset.validation
-    train_split, validation_split = train_validation_split(
-        dataset.train, config.data.validation_fraction, config.training.seed
-    )
+        train_split, validation_split = dataset.train, dataset.validation
+    else:
+        train_split, validation_split = train_validation_split(
+            dataset.train, config.data.validation_fraction, config.training.seed
+        )
+    if isinstance(validation_split, ImageFileSplit):
+        validation_split = validation_split.load(config.data.on_bad_item)
     return dataset, train_split, validation_split
 
 
@@ -207,7 +219,11 @@ class TrainingRun:
             )
         self.build_encoder = functools.partial(
             CrossModalEncoder.from_generator,
-            images=self.train_split.images,
+            images=(
+                self.train_split.image_files(config.data.on_bad_item)
+                if isinstance(self.train_split, ImageFileSplit)
+                else self.train_split.images
+            ),
             texts=self.train_split.texts,
             representation=config.model.representation,
             temperature=config.model.temperature,
@@ -252,37 +268,53 @@ class TrainingRun:
             ),
             self.checkpoints,
             DivergenceGuard(f"The last good checkpoint is in {self.checkpoint_dir}. "),
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: self._log_skipped_images()
+            ),
         ]
+
+    def _log_skipped_images(self):
+        summary = self.skipped_images.summary()
+        if summary:
+            logging.warning("%s", summary)
 
     def _batches(self, initial_epoch):
         # One endless stream, so that a resumed run skips exactly the batches
         # of the epochs it has done and then sees the same batches as an
         # uninterrupted run.
         training = self.config.training
-        return (
-            training_dataset(
-                self.train_split,
-                training.batch_size,
-                training.seed,
-                num_replicas=self.strategy.num_replicas_in_sync,
-                text_vectorizer=self.text_vectorizer,
-            )
-            .repeat()
-            .skip(initial_epoch * self.steps_per_epoch)
+        return training_stream(
+            self.train_split,
+            training.batch_size,
+            training.seed,
+            initial_epoch=initial_epoch,
+            num_replicas=self.strategy.num_replicas_in_sync,
+            text_vectorizer=self.text_vectorizer,
+            on_bad_item=self.config.data.on_bad_item,
+            skipped=self.skipped_images,
         )
 
     def _fit(self, initial_epoch):
         if initial_epoch >= self.config.training.epochs:
             return
-        self.cmgan.fit(
-            self._batches(initial_epoch),
-            epochs=self.config.training.epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=self.steps_per_epoch,
-            callbacks=self._callbacks(),
-            verbose=self.config.runtime.verbose,
-            shuffle=False,  # The dataset reshuffles itself every epoch.
-        )
+        # Outside the strategy's scope: the input stream, on the host,
+        # updates it.
+        self.skipped_images = SkippedImages()
+        try:
+            self.cmgan.fit(
+                self._batches(initial_epoch),
+                epochs=self.config.training.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=self.steps_per_epoch,
+                callbacks=self._callbacks(),
+                verbose=self.config.runtime.verbose,
+                shuffle=False,  # The dataset reshuffles itself every epoch.
+            )
+        except tf.errors.InvalidArgumentError as error:
+            bad_image = undecoded_image_error(error)
+            if bad_image is None:
+                raise
+            raise bad_image from None
 
     def _finish(self, initial_epoch, training_time):
         """Writes the best epoch's encoder and `metrics.json`; returns the metrics."""

@@ -101,7 +101,8 @@ def _configure(converter, variant, representative_inputs):
     if variant == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if variant == "int8":
-        items = np.asarray(representative_inputs)[:_CALIBRATION_ITEMS]
+        # Sliced first: training images may be files, decoded when indexed.
+        items = np.asarray(representative_inputs[:_CALIBRATION_ITEMS])
         converter.representative_dataset = lambda: ([item[None]] for item in items)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
 

@@ -5,7 +5,7 @@ import dataclasses
 import keras
 from absl import logging
 
-from cmgan_tf.data.dataset import ImageCaptionSplit
+from cmgan_tf.data.dataset import RAW_SPLITS
 from cmgan_tf.data.word_vectors import load_word_vectors
 from cmgan_tf.models.autoencoder import CrossModalAutoencoder
 from cmgan_tf.models.backbones import ApplicationImageTrunk
@@ -30,7 +30,7 @@ def build_text_vectorizer(config, train_split):
         train_split: The training split; `None` is returned for feature
             vectors (a `PairedSplit`).
     """
-    if not isinstance(train_split, ImageCaptionSplit):
+    if not isinstance(train_split, RAW_SPLITS):
         return None
     return make_text_vectorizer(
         train_split.texts,
@@ -84,7 +84,7 @@ def input_shapes(config, train_split):
     """Returns the generator's input shapes, token ids for raw captions."""
     text = (
         (None, config.model.text_trunk.sequence_length)
-        if isinstance(train_split, ImageCaptionSplit)
+        if isinstance(train_split, RAW_SPLITS)
         else (None, *train_split.text_shape)
     )
     return {"image": (None, *train_split.image_shape), "text": text}
