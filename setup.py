@@ -49,6 +49,7 @@ setuptools.setup(
         "ann": ["faiss-cpu>=1.9"],
         "test": [
             "pytest>=8",
+            "pytest-xdist>=3.5",
             "ruff>=0.6",
             "tensorflow-serving-api==2.21.*",
             "scikit-learn>=1.5",
