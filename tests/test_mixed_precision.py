@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from cmgan_tf.config import ExperimentConfig
+from cmgan_tf.data.pipeline import training_dataset
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.presets import preset
 from cmgan_tf.runs.export import export_serving_model, export_tflite_model
@@ -19,7 +20,6 @@ from cmgan_tf.training.builder import (
     build_optimizers,
     float32_generator,
 )
-from cmgan_tf.data.pipeline import training_dataset
 from cmgan_tf.training.distribution import make_strategy
 from tests.cli_utils import run_main
 from tests.conftest import make_paired_split
@@ -239,9 +239,7 @@ def test_exports_of_a_mixed_float16_run_have_float32_interfaces(mixed_runs, tmp_
 
     from ai_edge_litert.interpreter import Interpreter
 
-    export_tflite_model(
-        model_dir, tmp_path / "tflite", variants=("float32", "float16")
-    )
+    export_tflite_model(model_dir, tmp_path / "tflite", variants=("float32", "float16"))
     files = sorted(glob.glob(str(tmp_path / "tflite" / "*.tflite")))
     assert len(files) == 4
     for path in files:
