@@ -15,6 +15,7 @@ from cmgan_tf.presets import preset
 from cmgan_tf.runs.export import export_serving_model, export_tflite_model
 from cmgan_tf.runs.model_dir import load_run
 from cmgan_tf.runs.trainer import train
+from cmgan_tf.training.averaging import GeneratorWeightAveraging
 from cmgan_tf.training.builder import (
     build_cmgan,
     build_optimizers,
@@ -109,9 +110,9 @@ def test_the_float32_copy_computes_what_the_mixed_generator_approximates():
     )
 
 
-def _fit(policy, strategy, steps, optimizers=None):
+def _fit(policy, strategy, steps, optimizers=None, callbacks=(), **training):
     """Trains `steps` steps; returns `(cmgan, d_optimizer, g_optimizer, logs)`."""
-    config = _config(policy)
+    config = _config(policy, **training)
     split = make_paired_split(96)
     keras.utils.set_random_seed(0)
     distribution = make_strategy(strategy)
@@ -126,7 +127,13 @@ def _fit(policy, strategy, steps, optimizers=None):
         cmgan.compile(
             d_optimizer, g_optimizer, generator_steps=config.training.generator_steps
         )
-    history = cmgan.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)
+    history = cmgan.fit(
+        batches,
+        epochs=1,
+        steps_per_epoch=steps,
+        callbacks=list(callbacks),
+        verbose=0,
+    )
     return cmgan, d_optimizer, g_optimizer, history.history
 
 
@@ -144,6 +151,19 @@ def test_training_steps_under_each_policy_stay_finite(policy, strategy):
     assert int(g_optimizer.iterations.numpy()) == 2 * generator_steps
     if scaled:
         assert float(g_optimizer.dynamic_scale.numpy()) == 2.0**15
+
+
+def test_weight_averaging_reads_the_averages_inside_the_loss_scale_optimizer():
+    averaging = GeneratorWeightAveraging()
+    cmgan, _, g_optimizer, _ = _fit(
+        "mixed_float16", "default", 2, callbacks=[averaging], ema_momentum=0.5
+    )
+    assert g_optimizer.inner_optimizer.use_ema
+    averages = g_optimizer.inner_optimizer._model_variables_moving_average
+    for variable, average in zip(
+        cmgan.generator.trainable_variables, averages, strict=True
+    ):
+        np.testing.assert_array_equal(variable.numpy(), average.numpy())
 
 
 def _loss_scale_optimizers(initial_scale, growth_steps):
