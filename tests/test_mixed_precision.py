@@ -58,8 +58,10 @@ def test_the_flag_refuses_an_unknown_policy_in_one_line(tmp_path):
         f"--model_dir={tmp_path}",
         "--mixed_precision=float64",
     )
-    assert "\n" not in message
-    assert "mixed_precision" in message and "mixed_bfloat16" in message
+    assert message == (
+        "cmgan-train: error: `mixed_precision` must be one of float32, "
+        "mixed_bfloat16, mixed_float16. Received: mixed_precision='float64'"
+    )
 
 
 @pytest.mark.parametrize("policy", POLICIES)
@@ -137,13 +139,21 @@ def _fit(policy, strategy, steps, optimizers=None, callbacks=(), **training):
     return cmgan, d_optimizer, g_optimizer, history.history
 
 
-@pytest.mark.parametrize("strategy", ["default", "mirrored"])
 @pytest.mark.parametrize("policy", POLICIES)
+def test_only_float16_scales_the_loss(policy):
+    for optimizer in build_optimizers(_config(policy).training, 10):
+        assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer) == (
+            policy == "mixed_float16"
+        )
+
+
+# float32 steps are checked against recorded ones in test_step_equivalence.py.
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["default", "mirrored"])
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_training_steps_under_each_policy_stay_finite(policy, strategy):
-    cmgan, d_optimizer, g_optimizer, logs = _fit(policy, strategy, steps=2)
+    cmgan, _, g_optimizer, logs = _fit(policy, strategy, steps=2)
     scaled = policy == "mixed_float16"
-    for optimizer in (d_optimizer, g_optimizer):
-        assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer) == scaled
     assert all(math.isfinite(values[-1]) for values in logs.values())
     assert all(np.isfinite(v.numpy()).all() for v in cmgan.trainable_variables)
     # Every step was applied: the initial scale, 2**15, overflows nothing here.
@@ -153,6 +163,7 @@ def test_training_steps_under_each_policy_stay_finite(policy, strategy):
         assert float(g_optimizer.dynamic_scale.numpy()) == 2.0**15
 
 
+@pytest.mark.slow
 def test_weight_averaging_reads_the_averages_inside_the_loss_scale_optimizer():
     averaging = GeneratorWeightAveraging()
     cmgan, _, g_optimizer, _ = _fit(
@@ -180,25 +191,27 @@ def _loss_scale_optimizers(initial_scale, growth_steps):
     return build
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["default", "mirrored"])
 def test_an_overflowing_scale_is_halved_and_its_steps_skipped(strategy):
-    # Scaled by 2**60 every float16 gradient overflows: each update is skipped
-    # and halves the scale, until it fits.
+    # Scaled by 2**20 float16 gradients overflow: each update is skipped and
+    # halves the scale, until it fits and the updates are applied.
     cmgan, _, g_optimizer, logs = _fit(
         "mixed_float16",
         strategy,
         steps=4,
-        optimizers=_loss_scale_optimizers(2.0**60, growth_steps=1000),
+        optimizers=_loss_scale_optimizers(2.0**20, growth_steps=1000),
     )
     scale = float(g_optimizer.dynamic_scale.numpy())
     updates = 4 * cmgan.generator_steps
     applied = int(g_optimizer.iterations.numpy())
-    assert applied < updates
-    assert scale == 2.0 ** (60 - (updates - applied))
+    assert 0 < applied < updates
+    assert scale == 2.0 ** (20 - (updates - applied))
     assert all(np.isfinite(v.numpy()).all() for v in cmgan.trainable_variables)
     assert all(math.isfinite(values[-1]) for values in logs.values())
 
 
+@pytest.mark.slow
 def test_a_fitting_scale_grows_after_its_growth_steps():
     cmgan, _, g_optimizer, _ = _fit(
         "mixed_float16",

@@ -45,6 +45,12 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
     averaging them over replicas. Where this departs from Keras' own `fit`
     path, the reason is a work-around in `keras_compat`.
 
+    Under a mixed dtype policy the losses are computed in float32 from the
+    generator's outputs cast to float32; a player whose optimizer is a
+    `keras.optimizers.LossScaleOptimizer` has its loss multiplied by the
+    optimizer's current scale inside the compiled function, and the optimizer
+    unscales the gradients and skips non-finite steps.
+
     Args:
         generator: A `CrossModalAutoencoder`.
         image_intra_discriminator: `IntraModalityDiscriminator` for images, or
