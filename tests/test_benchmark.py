@@ -79,7 +79,7 @@ def test_smoke_benchmark_writes_results_and_tables(tmp_path):
     assert set(runs) == {
         training_speed.configuration_key(c) for c in training_speed.SMOKE_CONFIGURATIONS
     }
-    assert "smoke/synthetic_64x16/batch_32/replicas_1/mixed_float16" in runs
+    assert "smoke/synthetic_64x16/batch_32/replicas_2/mixed_float16" in runs
     for key, record in runs.items():
         replicas = int(key.split("/replicas_")[1].split("/")[0])
         for run in record["xla"] + record["noxla"]:

@@ -82,7 +82,8 @@ CONFIGURATIONS = (
 )
 
 # Toy sizes for `--smoke`: every kind of run (the peer, two replicas, the
-# files and synthetic features), in as few processes as that takes.
+# files and synthetic features, a mixed policy), in as few processes as that
+# takes.
 SMOKE_CONFIGURATIONS = (
     {
         "name": "smoke, wikipedia_classic 128/10-d",
@@ -94,20 +95,11 @@ SMOKE_CONFIGURATIONS = (
         "peer": True,
     },
     {
-        "name": "smoke, synthetic 64/16-d",
-        "preset": "smoke",
-        "features": [64, 16],
-        "batch_size": 32,
-        "replicas": 2,
-        "steps": 2,
-        "peer": False,
-    },
-    {
         "name": "smoke, synthetic 64/16-d, mixed_float16",
         "preset": "smoke",
         "features": [64, 16],
         "batch_size": 32,
-        "replicas": 1,
+        "replicas": 2,
         "steps": 2,
         "peer": False,
         "mixed_precision": "mixed_float16",
