@@ -37,6 +37,7 @@ CLASSIFIERS = ("per_modality", "shared")
 INTER_DISCRIMINATORS = ("conditional", "unconditional")
 FEATURE_TRANSFORMS = ("none", "sqrt")
 IMAGE_BACKBONES = ("conv", *BACKBONES)
+MIXED_PRECISION_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def _field(default, help, *, flag=None):
@@ -473,8 +474,20 @@ class TrainingConfig:
     seed: int = _field(
         0, "Seeds weights, the validation split, shuffling and sampling."
     )
+    mixed_precision: str = _field(
+        "float32",
+        "Keras dtype policy of the networks during training: `float32`, "
+        "`mixed_bfloat16` or `mixed_float16` (computations in 16 bits, weights, "
+        "discriminator and classifier logits, losses and the L2 normalisation in "
+        "float32; `mixed_float16` scales the losses with a LossScaleOptimizer). "
+        "Pays off on GPUs with tensor cores and on CPUs with AVX512-BF16 or AMX "
+        "(bfloat16). The saved encoder is float32 whatever the policy.",
+    )
 
     def __post_init__(self):
+        checks.check_choice(
+            "mixed_precision", self.mixed_precision, MIXED_PRECISION_POLICIES
+        )
         for name in ("epochs", "batch_size", "generator_steps", "lr_decay_epochs"):
             checks.check_positive_int(name, getattr(self, name))
         checks.check_non_negative("weight_decay", self.weight_decay)

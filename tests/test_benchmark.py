@@ -79,8 +79,9 @@ def test_smoke_benchmark_writes_results_and_tables(tmp_path):
     assert set(runs) == {
         training_speed.configuration_key(c) for c in training_speed.SMOKE_CONFIGURATIONS
     }
+    assert "smoke/synthetic_64x16/batch_32/replicas_2/mixed_float16" in runs
     for key, record in runs.items():
-        replicas = int(key.rsplit("_", 1)[1])
+        replicas = int(key.split("/replicas_")[1].split("/")[0])
         for run in record["xla"] + record["noxla"]:
             assert run["replicas"] == replicas
             # Only a two-replica process splits the CPU.
@@ -105,6 +106,8 @@ def test_smoke_benchmark_writes_results_and_tables(tmp_path):
     quality = sections["quality"]["results"]
     # Ten classes: every method must beat random rankings (about 0.12).
     assert quality["CM-GAN full"]["map_image_to_text_mean"] > 0.15
+    for policy in ("mixed_bfloat16", "mixed_float16"):
+        assert quality[f"CM-GAN full, {policy}"]["map_image_to_text_mean"] > 0.15
     assert quality["CCA"]["map_image_to_text"] > 0.15
     assert quality["Semantic matching"]["map_image_to_text"] > 0.15
 

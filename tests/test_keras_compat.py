@@ -376,6 +376,62 @@ def test_clipping_across_replicas_steps_as_one_device(mirrored):
         np.testing.assert_allclose(value, [-0.9, -1.2], rtol=1e-6)
 
 
+def _loss_scaled_sgd_update(strategy, sum_first):
+    """One SGD(1.0) step, loss scale 2, with shares [2, 2] and [inf, 2].
+
+    Returns the variable on each replica and the scale after the step.
+    """
+    variable = _mirrored_variable(strategy, [0.0, 0.0])
+    with strategy.scope():
+        optimizer = keras.optimizers.LossScaleOptimizer(
+            keras.optimizers.SGD(1.0), initial_scale=2.0
+        )
+        keras_compat.build_optimizer(optimizer, [variable])
+
+    def step(replica):
+        share = tf.where(
+            replica == 1, tf.constant([np.inf, 2.0]), tf.constant([2.0, 2.0])
+        )
+        if sum_first:
+            scale = tf.convert_to_tensor(optimizer.dynamic_scale.value)
+            [share] = keras_compat.clip_across_replicas([share], None, scale)
+        optimizer.apply([share], [variable])
+        return variable.value
+
+    values = _per_replica(strategy, step)
+    return values, float(optimizer.dynamic_scale.numpy())
+
+
+def test_loss_scale_optimizer_still_trusts_the_first_replica(mirrored):
+    # The first replica's share is finite, so the step is applied, with the
+    # other replica's infinity in the sum.
+    values, scale = _loss_scaled_sgd_update(mirrored, sum_first=False)
+    assert not np.isfinite(values[0]).all(), REMOVABLE.format(
+        "clip_across_replicas (loss scale)"
+    )
+    np.testing.assert_array_equal(values[0], [-np.inf, -2.0])
+    assert scale == 2.0
+
+
+def test_summed_shares_skip_a_non_finite_step_on_every_replica(mirrored):
+    values, scale = _loss_scaled_sgd_update(mirrored, sum_first=True)
+    for value in values:
+        np.testing.assert_array_equal(value, [0.0, 0.0])
+    assert scale == 1.0
+
+
+def test_summed_scaled_shares_are_clipped_as_the_unscaled_batch_gradient(mirrored):
+    # Shares [3, 4] and [6, 8] scaled by 4: the batch gradient [9, 12], norm
+    # 15, clipped to 1.5 is [0.9, 1.2], still scaled by 4.
+    def step(replica):
+        share = 4.0 * tf.constant([3.0, 4.0]) * tf.cast(replica + 1, tf.float32)
+        [share] = keras_compat.clip_across_replicas([share], 1.5, tf.constant(4.0))
+        return share
+
+    for value in _per_replica(mirrored, step):
+        np.testing.assert_allclose(value, [0.45 * 4, 0.6 * 4], rtol=1e-6)
+
+
 def _dropout_model():
     model = keras.Sequential(
         [keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dropout(0.5, seed=1)]

@@ -18,6 +18,8 @@ from cmgan_tf.data.dataset import PairedSplit, labels_from_class_ids
 # features it trains on (the wikipedia_classic files, or synthetic features of
 # the given sizes), the batch, the replicas and the steps of one timed epoch.
 # `peer`: the PyTorch peer implements the reference step and runs beside it.
+# `mixed_precision`, where given, is the Keras dtype policy (default float32);
+# the paper-size rows at batch 64 compare the three policies.
 CONFIGURATIONS = (
     {
         "name": "wikipedia preset, wikipedia_classic 128/10-d",
@@ -55,6 +57,19 @@ CONFIGURATIONS = (
         "steps": 10,
         "peer": True,
     },
+    *(
+        {
+            "name": f"reference, synthetic 4096/300-d (the paper's), {policy}",
+            "preset": "reference",
+            "features": [4096, 300],
+            "batch_size": 64,
+            "replicas": 1,
+            "steps": 10,
+            "peer": False,
+            "mixed_precision": policy,
+        }
+        for policy in ("mixed_bfloat16", "mixed_float16")
+    ),
     {
         "name": "reference, synthetic 4096/300-d (the paper's)",
         "preset": "reference",
@@ -67,7 +82,8 @@ CONFIGURATIONS = (
 )
 
 # Toy sizes for `--smoke`: every kind of run (the peer, two replicas, the
-# files and synthetic features), in as few processes as that takes.
+# files and synthetic features, a mixed policy), in as few processes as that
+# takes.
 SMOKE_CONFIGURATIONS = (
     {
         "name": "smoke, wikipedia_classic 128/10-d",
@@ -79,13 +95,14 @@ SMOKE_CONFIGURATIONS = (
         "peer": True,
     },
     {
-        "name": "smoke, synthetic 64/16-d",
+        "name": "smoke, synthetic 64/16-d, mixed_float16",
         "preset": "smoke",
         "features": [64, 16],
         "batch_size": 32,
         "replicas": 2,
         "steps": 2,
         "peer": False,
+        "mixed_precision": "mixed_float16",
     },
 )
 
@@ -104,9 +121,11 @@ def configuration_key(configuration):
     features = configuration["features"]
     if not isinstance(features, str):
         features = "synthetic_{}x{}".format(*features)
+    policy = configuration.get("mixed_precision", "float32")
     return (
         f"{configuration['preset']}/{features}/batch_{configuration['batch_size']}"
         f"/replicas_{configuration['replicas']}"
+        + ("" if policy == "float32" else f"/{policy}")
     )
 
 

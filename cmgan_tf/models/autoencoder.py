@@ -61,7 +61,9 @@ class CrossModalAutoencoder(keras.Model):
         Dict of `(batch, ...)` tensors: `image_original`, `text_original`
         (`v`), `image_common`, `text_common` (`s`, `(batch, common_dim)`),
         `image_reconstruction`, `text_reconstruction` (like `v`),
-        `image_logits`, `text_logits` (`(batch, num_classes)`).
+        `image_logits`, `text_logits` (`(batch, num_classes)`). The logits
+        are float32; the others are in the layers' compute dtype (16-bit
+        under a mixed dtype policy).
 
     Reference:
         Peng, Qi, Yuan. "CM-GANs", ACM TOMM 2019, section 3.2.
@@ -153,11 +155,17 @@ class CrossModalAutoencoder(keras.Model):
             ],
             name="text_decoder",
         )
-        self.image_classifier = keras.layers.Dense(num_classes, name="image_classifier")
+        # Class logits stay float32 under a mixed dtype policy, for the
+        # semantic loss's softmax and the encoder's class probabilities.
+        self.image_classifier = keras.layers.Dense(
+            num_classes, name="image_classifier", dtype="float32"
+        )
         self.text_classifier = (
             self.image_classifier
             if classifier == "shared"
-            else keras.layers.Dense(num_classes, name="text_classifier")
+            else keras.layers.Dense(
+                num_classes, name="text_classifier", dtype="float32"
+            )
         )
 
     @property

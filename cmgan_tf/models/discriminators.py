@@ -19,8 +19,8 @@ class IntraModalityDiscriminator(keras.layers.Layer):
             Defaults to 0.2.
         **kwargs: Base layer arguments.
 
-    Input shape: `(batch, original_dim)`. Output shape: `(batch, 1)`, logits of
-    "this is an original".
+    Input shape: `(batch, original_dim)`. Output shape: `(batch, 1)`, float32
+    logits of "this is an original", whatever the dtype policy.
     """
 
     def __init__(self, hidden_units=(), leaky_relu_slope=0.2, **kwargs):
@@ -30,7 +30,8 @@ class IntraModalityDiscriminator(keras.layers.Layer):
         self.hidden = dense_stack(
             self.hidden_units, name="hidden", leaky_relu_slope=leaky_relu_slope
         )
-        self.logit = keras.layers.Dense(1, name="logit")
+        # Logits stay float32 under a mixed dtype policy: the losses read them.
+        self.logit = keras.layers.Dense(1, name="logit", dtype="float32")
 
     def build(self, input_shape):
         self.hidden.build(input_shape)
@@ -73,7 +74,7 @@ class InterModalityDiscriminator(keras.layers.Layer):
             if and only if `conditional`.
 
     Returns:
-        `(batch, 1)` logits.
+        `(batch, 1)` float32 logits, whatever the dtype policy.
     """
 
     def __init__(
@@ -86,7 +87,7 @@ class InterModalityDiscriminator(keras.layers.Layer):
         self.hidden = dense_stack(
             self.hidden_units, name="hidden", leaky_relu_slope=leaky_relu_slope
         )
-        self.logit = keras.layers.Dense(1, name="logit")
+        self.logit = keras.layers.Dense(1, name="logit", dtype="float32")
 
     def build(self, common_shape, condition_shape=None):
         features = common_shape[-1] + (condition_shape[-1] if self.conditional else 0)

@@ -175,7 +175,7 @@ class CrossModalEncoder(keras.Model):
         return ops.cast(self.text_vectorizer(texts), "int32")
 
     def common_representation(self, inputs, modality, *, tokenized=False):
-        """Returns the generator's `(batch, common_dim)` common representation.
+        """Returns the generator's `(batch, common_dim)` float32 common representation.
 
         Args:
             inputs: A batch of `modality` inputs (strings for raw texts).
@@ -185,7 +185,11 @@ class CrossModalEncoder(keras.Model):
         """
         if modality == "text" and self.text_vectorizer is not None and not tokenized:
             inputs = self.tokenize(inputs)
-        return self.generator.encode(inputs, modality, training=False)[1]
+        # Standardisation and L2 normalisation run in float32 even on a
+        # generator built under a mixed dtype policy (as during training).
+        return ops.cast(
+            self.generator.encode(inputs, modality, training=False)[1], "float32"
+        )
 
     def encode(self, inputs, modality, *, tokenized=False):
         """Returns `(batch, dim)` unit-norm representations of one modality.

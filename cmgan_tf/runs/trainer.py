@@ -32,6 +32,7 @@ from cmgan_tf.training.builder import (
     build_cmgan,
     build_optimizers,
     build_text_vectorizer,
+    float32_generator,
 )
 from cmgan_tf.training.checkpointing import BestWeights, EpochCheckpoints
 from cmgan_tf.training.distribution import (
@@ -183,10 +184,11 @@ class TrainingRun:
         )
         logging.info("Devices: %s.", ", ".join(replica_devices(self.strategy)))
         logging.info(
-            "Strategy %s with %d replica(s); XLA %s.",
+            "Strategy %s with %d replica(s); XLA %s; dtype policy %s.",
             type(self.strategy).__name__,
             self.strategy.num_replicas_in_sync,
             "on" if self.config.runtime.jit_compile else "off",
+            self.config.training.mixed_precision,
         )
         logging.info("%s.", describe(self.config, self.preset_name))
         logging.info(
@@ -325,7 +327,14 @@ class TrainingRun:
             "Generator weights fingerprint: %s",
             weights_fingerprint(self.cmgan.generator),
         )
-        encoder = self.build_encoder(self.cmgan.generator)
+        encoder = self.build_encoder(
+            float32_generator(
+                self.config,
+                self.train_split,
+                self.cmgan.generator,
+                self.text_vectorizer,
+            )
+        )
         file_io.save_atomically(
             run_files.path(self.output_dir, run_files.ENCODER_FILE), encoder.save
         )

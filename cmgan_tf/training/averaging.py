@@ -30,7 +30,8 @@ class GeneratorWeightAveraging(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         optimizer = self.model.g_optimizer
-        if not optimizer.use_ema:
+        # A `LossScaleOptimizer` keeps no averages itself; the Adam it wraps does.
+        if not getattr(optimizer, "inner_optimizer", optimizer).use_ema:
             raise ValueError(
                 "GeneratorWeightAveraging needs a generator optimizer built with "
                 "`use_ema=True`."

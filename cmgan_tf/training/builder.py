@@ -1,5 +1,6 @@
 """Builds the CM-GAN, its tokeniser and its optimizers from a config."""
 
+import contextlib
 import dataclasses
 
 import keras
@@ -20,6 +21,26 @@ from cmgan_tf.models.raw_trunks import (
 )
 from cmgan_tf.models.trunks import FeatureTrunk
 from cmgan_tf.training.cmgan import CMGAN
+
+
+@contextlib.contextmanager
+def dtype_policy_scope(name):
+    """Makes `name` Keras' dtype policy for the body of a `with`, then restores it.
+
+    Layers take the global policy when they are created, each sublayer its
+    own, so building a model inside the scope gives every layer the policy;
+    restoring it afterwards keeps the next model built in the same process
+    (a float32 run after a mixed one, the float32 export copy) at its own.
+
+    Args:
+        name: A Keras dtype policy name, e.g. `"mixed_bfloat16"`.
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def build_text_vectorizer(config, train_split):
@@ -127,55 +148,82 @@ def build_generator(config, train_split, text_vectorizer=None):
 def build_cmgan(config, train_split, multi_label, text_vectorizer=None):
     """Returns a built `CMGAN` with the discriminators its loss weights need.
 
+    Every layer takes the dtype policy `config.training.mixed_precision`;
+    Keras' global policy is as before once it returns.
+
     Args:
         config: An `ExperimentConfig`.
         train_split: The training split.
         multi_label: Whether items may have several labels.
         text_vectorizer: From `build_text_vectorizer`, for raw pairs.
     """
-    model, weights = config.model, config.loss
-    slope = model.leaky_relu_slope
-    discriminators = {}
-    if weights.intra_adversarial_weight > 0:
-        for modality in ("image", "text"):
-            discriminators[f"{modality}_intra_discriminator"] = (
-                IntraModalityDiscriminator(
-                    model.intra_discriminator_units,
-                    leaky_relu_slope=slope,
-                    name=f"{modality}_intra_discriminator",
+    with dtype_policy_scope(config.training.mixed_precision):
+        model, weights = config.model, config.loss
+        slope = model.leaky_relu_slope
+        discriminators = {}
+        if weights.intra_adversarial_weight > 0:
+            for modality in ("image", "text"):
+                discriminators[f"{modality}_intra_discriminator"] = (
+                    IntraModalityDiscriminator(
+                        model.intra_discriminator_units,
+                        leaky_relu_slope=slope,
+                        name=f"{modality}_intra_discriminator",
+                    )
                 )
-            )
-    if weights.inter_adversarial_weight > 0:
-        conditional = model.inter_discriminator == "conditional"
-        for modality in ("image", "text") if conditional else ("image",):
-            discriminators[f"{modality}_inter_discriminator"] = (
-                InterModalityDiscriminator(
-                    model.inter_discriminator_units,
-                    conditional=conditional,
-                    leaky_relu_slope=slope,
-                    name=f"{modality}_inter_discriminator",
+        if weights.inter_adversarial_weight > 0:
+            conditional = model.inter_discriminator == "conditional"
+            for modality in ("image", "text") if conditional else ("image",):
+                discriminators[f"{modality}_inter_discriminator"] = (
+                    InterModalityDiscriminator(
+                        model.inter_discriminator_units,
+                        conditional=conditional,
+                        leaky_relu_slope=slope,
+                        name=f"{modality}_inter_discriminator",
+                    )
                 )
-            )
-    cmgan = CMGAN(
-        build_generator(config, train_split, text_vectorizer),
-        loss_weights={
-            f.name.removesuffix("_weight"): getattr(weights, f.name)
-            for f in dataclasses.fields(weights)
-        },
-        multi_label=multi_label,
-        seed=config.training.seed,
-        name="cmgan",
-        **discriminators,
-    )
-    cmgan.build(input_shapes(config, train_split))
-    word_vectors = config.model.text_trunk.word_vectors
-    if word_vectors and text_vectorizer is not None:
-        _initialise_word_embeddings(
-            cmgan.generator.text_trunk.embedding,
-            text_vectorizer.get_vocabulary(),
-            word_vectors,
+        cmgan = CMGAN(
+            build_generator(config, train_split, text_vectorizer),
+            loss_weights={
+                f.name.removesuffix("_weight"): getattr(weights, f.name)
+                for f in dataclasses.fields(weights)
+            },
+            multi_label=multi_label,
+            seed=config.training.seed,
+            name="cmgan",
+            **discriminators,
         )
+        cmgan.build(input_shapes(config, train_split))
+        word_vectors = config.model.text_trunk.word_vectors
+        if word_vectors and text_vectorizer is not None:
+            _initialise_word_embeddings(
+                cmgan.generator.text_trunk.embedding,
+                text_vectorizer.get_vocabulary(),
+                word_vectors,
+            )
     return cmgan
+
+
+def float32_generator(config, train_split, generator, text_vectorizer=None):
+    """Returns a float32 generator holding the weights of a trained one.
+
+    The encoder that is saved, evaluated and exported is float32 under every
+    training policy: the weights are float32 anyway, 16-bit common
+    representations would tie items in a ranking, and TFLite's kernels are
+    float32. Under `float32` the generator itself is returned.
+
+    Args:
+        config: The run's `ExperimentConfig`.
+        train_split: The training split it was built with.
+        generator: The trained `CrossModalAutoencoder`.
+        text_vectorizer: From `build_text_vectorizer`, for raw pairs.
+    """
+    if config.training.mixed_precision == "float32":
+        return generator
+    with dtype_policy_scope("float32"):
+        copy = build_generator(config, train_split, text_vectorizer)
+        copy.build(input_shapes(config, train_split))
+    copy.set_weights(generator.get_weights())
+    return copy
 
 
 def _initialise_word_embeddings(embedding, vocabulary, path):
@@ -202,6 +250,11 @@ def build_optimizers(training, steps_per_epoch):
     `ema_momentum`, keeps a moving average of the generator's weights (see
     `GeneratorWeightAveraging`).
 
+    Under `mixed_float16` each is wrapped in a `LossScaleOptimizer`: float16
+    gradients of small losses underflow to zero unless the loss is scaled up
+    first (`CMGAN` multiplies by the optimizer's current scale, the wrapper
+    divides it out and skips steps whose gradients overflowed).
+
     The rate is multiplied by `lr_decay_rate` every `lr_decay_epochs` epochs,
     as in the authors' code. The generator's optimizer takes
     `generator_steps` updates per batch, so its decay counts those.
@@ -218,7 +271,7 @@ def build_optimizers(training, steps_per_epoch):
             decay_rate=training.lr_decay_rate,
             staircase=True,
         )
-        return keras.optimizers.Adam(
+        optimizer = keras.optimizers.Adam(
             schedule,
             beta_1=training.beta_1,
             global_clipnorm=training.clip_norm or None,
@@ -226,6 +279,9 @@ def build_optimizers(training, steps_per_epoch):
             use_ema=ema_momentum > 0,
             ema_momentum=ema_momentum or 0.99,
         )
+        if training.mixed_precision == "mixed_float16":
+            return keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
 
     return adam(1), adam(
         training.generator_steps, training.weight_decay, training.ema_momentum

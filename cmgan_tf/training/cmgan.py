@@ -45,6 +45,12 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
     averaging them over replicas. Where this departs from Keras' own `fit`
     path, the reason is a work-around in `keras_compat`.
 
+    Under a mixed dtype policy the losses are computed in float32 from the
+    generator's outputs cast to float32; a player whose optimizer is a
+    `keras.optimizers.LossScaleOptimizer` has its loss multiplied by the
+    optimizer's current scale inside the compiled function, and the optimizer
+    unscales the gradients and skips non-finite steps.
+
     Args:
         generator: A `CrossModalAutoencoder`.
         image_intra_discriminator: `IntraModalityDiscriminator` for images, or
@@ -269,7 +275,7 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
         others = [v for layer in other for v in layer.variables]
         return trainable, non_trainable, others
 
-    def _losses_and_gradients(self, player, values, batch, seed):
+    def _losses_and_gradients(self, player, values, batch, seed, loss_scale=None):
         """Pure forward, losses and gradients of one player (compiled with XLA).
 
         Args:
@@ -278,11 +284,13 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
                 lists of tensors.
             batch: Dict with `image`, `text` and `labels`.
             seed: `(2,)` seed of the mismatched-item draw.
+            loss_scale: Scalar float32 tensor, the `LossScaleOptimizer`'s
+                current scale, or `None` for no loss scaling.
 
         Returns:
             `(terms, gradients, non_trainable)`: the dict of loss terms, the
-            gradients for the player's trainable variables, and the new values
-            of its non-trainable variables.
+            gradients for the player's trainable variables (multiplied by
+            `loss_scale`), and the new values of its non-trainable variables.
         """
         trainable, non_trainable, others = self._player_variables(player)
         trainable_values, non_trainable_values, other_values = values
@@ -301,11 +309,15 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
                 returning=non_trainable,
             )
             scaled = keras_compat.scale_loss_for_replicas(total)
+            if loss_scale is not None:
+                # Float16 gradients of an unscaled loss underflow to zero;
+                # `LossScaleOptimizer.apply` divides the scale out again.
+                scaled = scaled * loss_scale
         gradients = tape.gradient(scaled, trainable_values)
         return terms, gradients, new_values
 
     def _discriminator_losses(self, batch, seed):
-        outputs = self.generator(batch, training=True)
+        outputs = _float32(self.generator(batch, training=True))
         out = {k: ops.stop_gradient(v) for k, v in outputs.items()}
         terms, accuracies = {}, {}
         if self.uses_intra:
@@ -360,7 +372,7 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
         return {**terms, **accuracies, "d_loss": total}, total
 
     def _generator_losses(self, batch):
-        out = self.generator(batch, training=True)
+        out = _float32(self.generator(batch, training=True))
         originals = {m: ops.stop_gradient(out[f"{m}_original"]) for m in MODALITIES}
         terms = {}
         if self.loss_weights["semantic"] > 0:
@@ -433,6 +445,12 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
             for variables in (trainable, non_trainable, others)
         )
         optimizer = self.g_optimizer if player == "generator" else self.d_optimizer
+        loss_scale, clip_norm = None, optimizer.global_clipnorm
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            # Passed in as a value: the compiled function must not capture
+            # the optimizer's variable.
+            loss_scale = tf.convert_to_tensor(optimizer.dynamic_scale.value)
+            clip_norm = optimizer.inner_optimizer.global_clipnorm
         # Stateless draws: seeded by the run's seed, the update count and the
         # replica, so replicas draw differently and reruns draw the same.
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
@@ -442,7 +460,9 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
                 tf.cast(optimizer.iterations, tf.int64),
             ]
         )
-        terms, gradients, new_values = self._step_function(player, values, batch, seed)
+        terms, gradients, new_values = self._step_function(
+            player, values, batch, seed, loss_scale
+        )
         # Parts no active loss reads (decoders without an intra-modality or
         # reconstruction term) have no gradient; they are simply not updated.
         updates = [
@@ -450,7 +470,7 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
         ]
         gradients, variables = zip(*updates, strict=True)
         optimizer.apply(
-            keras_compat.clip_across_replicas(gradients, optimizer.global_clipnorm),
+            keras_compat.clip_across_replicas(gradients, clip_norm, loss_scale),
             variables,
         )
         keras_compat.assign_replica_mean(non_trainable, new_values)
@@ -515,6 +535,15 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
         ):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def _float32(outputs):
+    """Casts the generator's outputs to float32, in which every loss is computed.
+
+    Under a mixed dtype policy the representations are 16-bit; the losses'
+    sums, softmaxes and L2 normalisations need float32's range and precision.
+    """
+    return {name: ops.cast(value, "float32") for name, value in outputs.items()}
 
 
 def _accuracy(correct):

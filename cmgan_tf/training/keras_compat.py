@@ -204,8 +204,8 @@ def scale_loss_for_replicas(loss):
     return loss / replicas
 
 
-def clip_across_replicas(gradients, clip_norm):
-    """Clips the batch's gradient by its global norm under several replicas.
+def clip_across_replicas(gradients, clip_norm, loss_scale=None):
+    """Sums the replicas' gradients and clips the sum by its global norm.
 
     Keras' `global_clipnorm` clips what each replica passes to `apply`, before
     the replicas' shares are summed: under `MirroredStrategy` it bounds each
@@ -214,22 +214,34 @@ def clip_across_replicas(gradients, clip_norm):
     share of the result; the optimizer's own clipping then finds the norm
     within bounds and leaves it.
 
-    Delete when: `test_keras_global_clipnorm_still_clips_per_replica` fails.
+    `LossScaleOptimizer.apply` decides whether to skip a step from the
+    gradients the first replica passes, assuming they were summed over
+    replicas already (they are not, in Keras' own `train_step`): a non-finite
+    share on another replica would be applied. With a loss scale the shares
+    are therefore summed even without clipping, so that every replica passes
+    the same gradients and the same verdict holds for all.
+
+    Delete when: `test_keras_global_clipnorm_still_clips_per_replica` and
+    `test_loss_scale_optimizer_still_trusts_the_first_replica` fail.
 
     Args:
         gradients: Per-replica gradient tensors.
         clip_norm: The optimizer's `global_clipnorm`, or `None`.
+        loss_scale: The scale the gradients are multiplied by, or `None`;
+            the clipping bound is scaled with them.
 
     Returns:
         The gradients to pass to `optimizer.apply`.
     """
     context = tf.distribute.get_replica_context()
     replicas = context.num_replicas_in_sync
-    if not clip_norm or replicas == 1:
+    if replicas == 1 or not (clip_norm or loss_scale is not None):
         return list(gradients)
     total = context.all_reduce(tf.distribute.ReduceOp.SUM, list(gradients))
-    clipped, _ = tf.clip_by_global_norm(total, clip_norm)
-    return [g / replicas for g in clipped]
+    if clip_norm:
+        bound = clip_norm if loss_scale is None else clip_norm * loss_scale
+        total, _ = tf.clip_by_global_norm(total, bound)
+    return [g / replicas for g in total]
 
 
 def checkpoint_variables(model):
