@@ -232,6 +232,8 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
         self._step_function = keras_compat.compile_replica_function(
             self._losses_and_gradients, self.jit_compile_steps
         )
+        # One optimizer update per player and set of updated variables.
+        self._apply_functions = {}
         self._build_optimizers()
 
     def call(self, inputs, training=None):
@@ -469,9 +471,13 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
             (g, v) for g, v in zip(gradients, trainable, strict=True) if g is not None
         ]
         gradients, variables = zip(*updates, strict=True)
-        optimizer.apply(
-            keras_compat.clip_across_replicas(gradients, clip_norm, loss_scale),
-            variables,
+        key = (player, tuple(id(v) for v in variables))
+        if key not in self._apply_functions:
+            self._apply_functions[key] = keras_compat.compiled_apply(
+                optimizer, list(variables), self.jit_compile_steps
+            )
+        self._apply_functions[key](
+            keras_compat.clip_across_replicas(gradients, clip_norm, loss_scale)
         )
         keras_compat.assign_replica_mean(non_trainable, new_values)
         for name, value in terms.items():
