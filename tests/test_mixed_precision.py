@@ -148,9 +148,17 @@ def test_only_float16_scales_the_loss(policy):
 
 
 # float32 steps are checked against recorded ones in test_step_equivalence.py.
+# Mirrored under float16 only: the loss-scale skip decision is what replicas
+# must agree on; bfloat16 takes float32's path with casts.
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["default", "mirrored"])
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize(
+    ("policy", "strategy"),
+    [
+        ("mixed_bfloat16", "default"),
+        ("mixed_float16", "default"),
+        ("mixed_float16", "mirrored"),
+    ],
+)
 def test_training_steps_under_each_policy_stay_finite(policy, strategy):
     cmgan, _, g_optimizer, logs = _fit(policy, strategy, steps=2)
     scaled = policy == "mixed_float16"
@@ -227,13 +235,13 @@ def test_a_fitting_scale_grows_after_its_growth_steps():
 
 @pytest.fixture(scope="module")
 def mixed_runs(tmp_path_factory):
-    """`{policy: (model_dir, metrics)}` of a smoke run under each policy."""
+    """`{policy: (model_dir, metrics)}` of a smoke run under each mixed policy."""
     runs = {}
-    for policy in ("mixed_float16", "mixed_bfloat16", "float32"):
+    for policy in ("mixed_float16", "mixed_bfloat16"):
         model_dir = tmp_path_factory.mktemp(policy) / "run"
         config = preset("smoke").replace(
             data={"dataset": "wikipedia_classic"},
-            training={"epochs": 2, "mixed_precision": policy},
+            training={"epochs": 1, "mixed_precision": policy},
             runtime={"model_dir": str(model_dir), "verbose": 0},
         )
         runs[policy] = model_dir, train(config, preset_name="smoke")
@@ -251,7 +259,7 @@ def test_runs_under_each_policy_save_a_float32_encoder(mixed_runs):
         config, encoder = load_run(model_dir)
         assert config.training.mixed_precision == policy
         assert {layer.compute_dtype for layer in _layers(encoder)} == {"float32"}
-    # The float32 run, trained last in this process, was float32 throughout.
+    # Each run put the process's policy back as it found it.
     assert keras.config.dtype_policy().name == "float32"
 
 
