@@ -241,7 +241,7 @@ def mixed_runs(tmp_path_factory):
         model_dir = tmp_path_factory.mktemp(policy) / "run"
         config = preset("smoke").replace(
             data={"dataset": "wikipedia_classic"},
-            training={"epochs": 1, "mixed_precision": policy},
+            training={"epochs": 2, "mixed_precision": policy},
             runtime={"model_dir": str(model_dir), "verbose": 0},
         )
         runs[policy] = model_dir, train(config, preset_name="smoke")
