@@ -370,8 +370,22 @@ def _freeze_raw_pairs(split, image_field, images):
         object.__setattr__(split, name, frozen)
 
 
+class _CaptionedPairs:
+    """`num_pairs` and `num_classes` of a split of captions and `labels`."""
+
+    @property
+    def num_pairs(self):
+        """Number of pairs."""
+        return len(self.texts)
+
+    @property
+    def num_classes(self):
+        """Number of classes (label columns)."""
+        return self.labels.shape[1]
+
+
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
-class ImageCaptionSplit:
+class ImageCaptionSplit(_CaptionedPairs):
     """Images and captions of `n` pairs with their class labels.
 
     The raw-input counterpart of `PairedSplit`, with the same attribute names.
@@ -410,16 +424,6 @@ class ImageCaptionSplit:
 
     def __post_init__(self):
         _freeze_raw_pairs(self, "images", _as_rgb_uint8(self.images))
-
-    @property
-    def num_pairs(self):
-        """Number of pairs."""
-        return len(self.texts)
-
-    @property
-    def num_classes(self):
-        """Number of classes (label columns)."""
-        return self.labels.shape[1]
 
     @property
     def image_shape(self):
@@ -509,7 +513,7 @@ class ImageFiles:
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
-class ImageFileSplit:
+class ImageFileSplit(_CaptionedPairs):
     """Image files and captions of `n` pairs with their labels, not decoded.
 
     The streaming form of `ImageCaptionSplit`, for training splits larger
@@ -556,16 +560,6 @@ class ImageFileSplit:
     def images(self):
         """An `ImageFiles` view `(n, image_size, image_size, 3)` of the files."""
         return self.image_files()
-
-    @property
-    def num_pairs(self):
-        """Number of pairs."""
-        return len(self.texts)
-
-    @property
-    def num_classes(self):
-        """Number of classes (label columns)."""
-        return self.labels.shape[1]
 
     @property
     def image_shape(self):
