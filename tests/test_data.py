@@ -281,7 +281,7 @@ def test_dscmr_negative_id_is_out_of_range(tmp_path):
     assert "min -1" in str(error.value)
 
 
-def test_mat_v73_hint(tmp_path):
+def test_a_damaged_v73_mat_file_is_refused_by_name(tmp_path):
     # MATLAB v7.3 files are HDF5 containers; their header names the version.
     header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64".ljust(116) + bytes(8)
     (tmp_path / "wikiData.mat").write_bytes(header + b"\x00\x02IM" + bytes(512))
