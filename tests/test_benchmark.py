@@ -12,6 +12,7 @@ from cmgan_tf.benchmarks import report, runner, training_speed
 from cmgan_tf.benchmarks.flops import training_step_flops
 from cmgan_tf.config import ExperimentConfig, LossConfig, ModelConfig, TrainingConfig
 from cmgan_tf.errors import InvalidInputError
+from pipelines import benchmark
 
 # Stands in for torch_cmgan_step.py: same arguments, same JSON line, and a
 # step time that depends on the Adam variant, so the best one is known.
@@ -45,8 +46,8 @@ def _run_benchmark(*flags):
     )
 
 
-@pytest.mark.slow
-def test_smoke_benchmark_writes_results_and_tables(tmp_path):
+def _smoke_benchmark(tmp_path, sections):
+    """Runs `--smoke` on `sections`; returns `(sections' results, markdown)`."""
     markdown = tmp_path / "BENCHMARKS.md"
     peer = tmp_path / "peer.py"
     peer.write_text(FAKE_PEER)
@@ -56,6 +57,7 @@ def test_smoke_benchmark_writes_results_and_tables(tmp_path):
         # Any load is "busy" here, so the flag and its note are exercised.
         "--max_load=-1",
         "--rounds=1",
+        f"--sections={','.join(sections)}",
         f"--peer_python={sys.executable}",
         f"--peer_script={peer}",
         f"--results_dir={tmp_path}",
@@ -64,71 +66,91 @@ def test_smoke_benchmark_writes_results_and_tables(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["load"]["busy"]
-    sections = results["sections"]
-    assert set(sections) == {
-        "training",
-        "latency",
-        "retrieval",
-        "quality",
-        "collection",
-        "streaming",
-    }
-
-    training = sections["training"]["results"]
-    runs = training["runs"]
-    assert set(runs) == {
-        training_speed.configuration_key(c) for c in training_speed.SMOKE_CONFIGURATIONS
-    }
-    assert "smoke/synthetic_64x16/batch_32/replicas_2/mixed_float16" in runs
-    for key, record in runs.items():
-        replicas = int(key.split("/replicas_")[1].split("/")[0])
-        for run in record["xla"] + record["noxla"]:
-            assert run["replicas"] == replicas
-            # Only a two-replica process splits the CPU.
-            assert run["logical_cpus"] == replicas
-            assert run["step_ms"] > 0 and run["load_before"] >= 0
-    assert training["sgemm"][0]["logical_cpus"] == 1
-    assert training["sgemm"][0]["flops_per_s"] > 0
-    peered = [s for s in training["summary"]["configurations"] if "peer_best" in s]
-    assert len(peered) == 1
-    assert peered[0]["peer_best"]["variant"] == "fused Adam + torch.compile"
-    assert peered[0]["ratio_xla"] == pytest.approx(
-        peered[0]["xla"]["pairs_per_s"] / (1000 * 32 / 20.0)
-    )
-
-    for entry in sections["latency"]["results"]["shapes (pixels, captions)"]:
-        assert 0 < entry["batched_ms_per_query"] and 0 < entry["single_ms"]
-
-    for row in sections["retrieval"]["results"]:
-        assert row["same_top_k"]
-        assert row["bound_qps"] > 0
-
-    quality = sections["quality"]["results"]
-    # Ten classes: every method must beat random rankings (about 0.12).
-    assert quality["CM-GAN full"]["map_image_to_text_mean"] > 0.15
-    for policy in ("mixed_bfloat16", "mixed_float16"):
-        assert quality[f"CM-GAN full, {policy}"]["map_image_to_text_mean"] > 0.15
-    assert quality["CCA"]["map_image_to_text"] > 0.15
-    assert quality["Semantic matching"]["map_image_to_text"] > 0.15
-
-    collection = sections["collection"]["results"]
-    assert [r["items"] for r in collection["embedding"]] == [32, 64]
-    assert all(
-        r["images_per_s"] > 0 and r["peak_rss_mb"] > 0 for r in collection["embedding"]
-    )
-    for row in collection["search"]:
-        assert 0.5 < row["faiss_recall_at_10"] <= 1.0 and row["exact_qps"] > 0
-    assert collection["tflite_retrieval"]["single_ms"] > 0
-
-    streaming = sections["streaming"]["results"]
-    assert [r["images"] for r in streaming] == [300, 600]
-    assert all(r["peak_rss_mb"] > 0 and r["steps"] > 0 for r in streaming)
-
+    assert list(results["sections"]) == list(sections)
     text = markdown.read_text()
     assert text in result.stdout
     assert "**Taken on a busy machine**" in text
-    assert f"| {peered[0]['ratio_xla']:.2f}× |" in text
-    assert f"| {quality['CCA']['map_text_to_image']:.3f} |" in text
+    return {name: s["results"] for name, s in results["sections"].items()}, text
+
+
+# The smoke run is split by section into classes: pytest-xdist's `loadscope`
+# gives each class to one worker, so the three runs spread over the workers
+# instead of holding one for minutes.
+SMOKE_GROUPS = (
+    ("training",),
+    ("quality", "retrieval"),
+    ("latency", "collection", "streaming"),
+)
+
+
+def test_the_smoke_runs_cover_every_section():
+    assert sorted(sum(SMOKE_GROUPS, ())) == sorted(benchmark.SECTIONS)
+
+
+class TestSmokeTraining:
+    @pytest.mark.slow
+    def test_timed_training_runs_and_the_peer_comparison(self, tmp_path):
+        sections, text = _smoke_benchmark(tmp_path, SMOKE_GROUPS[0])
+        training = sections["training"]
+        runs = training["runs"]
+        assert set(runs) == {
+            training_speed.configuration_key(c)
+            for c in training_speed.SMOKE_CONFIGURATIONS
+        }
+        assert "smoke/synthetic_64x16/batch_32/replicas_2/mixed_float16" in runs
+        for key, record in runs.items():
+            replicas = int(key.split("/replicas_")[1].split("/")[0])
+            for run in record["xla"] + record["noxla"]:
+                assert run["replicas"] == replicas
+                # Only a two-replica process splits the CPU.
+                assert run["logical_cpus"] == replicas
+                assert run["step_ms"] > 0 and run["load_before"] >= 0
+        assert training["sgemm"][0]["logical_cpus"] == 1
+        assert training["sgemm"][0]["flops_per_s"] > 0
+        peered = [s for s in training["summary"]["configurations"] if "peer_best" in s]
+        assert len(peered) == 1
+        assert peered[0]["peer_best"]["variant"] == "fused Adam + torch.compile"
+        assert peered[0]["ratio_xla"] == pytest.approx(
+            peered[0]["xla"]["pairs_per_s"] / (1000 * 32 / 20.0)
+        )
+        assert f"| {peered[0]['ratio_xla']:.2f}× |" in text
+
+
+class TestSmokeQualityAndRetrieval:
+    @pytest.mark.slow
+    def test_quality_against_baselines_and_exact_search(self, tmp_path):
+        sections, text = _smoke_benchmark(tmp_path, SMOKE_GROUPS[1])
+        quality = sections["quality"]
+        # Ten classes: every method must beat random rankings (about 0.12).
+        assert quality["CM-GAN full"]["map_image_to_text_mean"] > 0.15
+        for policy in ("mixed_bfloat16", "mixed_float16"):
+            assert quality[f"CM-GAN full, {policy}"]["map_image_to_text_mean"] > 0.15
+        assert quality["CCA"]["map_image_to_text"] > 0.15
+        assert quality["Semantic matching"]["map_image_to_text"] > 0.15
+        assert f"| {quality['CCA']['map_text_to_image']:.3f} |" in text
+        for row in sections["retrieval"]:
+            assert row["same_top_k"]
+            assert row["bound_qps"] > 0
+
+
+class TestSmokeServingAndCollections:
+    @pytest.mark.slow
+    def test_latency_collection_and_streaming(self, tmp_path):
+        sections, _ = _smoke_benchmark(tmp_path, SMOKE_GROUPS[2])
+        for entry in sections["latency"]["shapes (pixels, captions)"]:
+            assert 0 < entry["batched_ms_per_query"] and 0 < entry["single_ms"]
+        collection = sections["collection"]
+        assert [r["items"] for r in collection["embedding"]] == [32, 64]
+        assert all(
+            r["images_per_s"] > 0 and r["peak_rss_mb"] > 0
+            for r in collection["embedding"]
+        )
+        for row in collection["search"]:
+            assert 0.5 < row["faiss_recall_at_10"] <= 1.0 and row["exact_qps"] > 0
+        assert collection["tflite_retrieval"]["single_ms"] > 0
+        streaming = sections["streaming"]
+        assert [r["images"] for r in streaming] == [300, 600]
+        assert all(r["peak_rss_mb"] > 0 and r["steps"] > 0 for r in streaming)
 
 
 def test_busy_machine_refuses_the_run_in_one_line(tmp_path):
