@@ -95,6 +95,13 @@ class TfdsConfig:
         "`tfds` dataset only: the TFDS split to test on.",
         flag="tfds_test_split",
     )
+    cache_dir: str | None = _field(
+        None,
+        "`tfds` dataset only: directory where the training split's images are "
+        "copied once, as files, to be streamed in training; by default "
+        "`cmgan_tf_images/` in the dataset's TFDS directory.",
+        flag="tfds_cache_dir",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +167,8 @@ class DataConfig:
             )
             for field in tfds_fields:
                 value = getattr(self.tfds, field.name)
+                if field.name == "cache_dir" and value is None:
+                    continue
                 checks.require(
                     isinstance(value, str) and value.strip(),
                     f"`{flag_name(field)}` must be a non-empty string. "

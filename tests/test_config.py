@@ -460,6 +460,7 @@ def test_nested_sections_round_trip_through_json():
         "label_key": "label",
         "train_split": "train",
         "test_split": "test",
+        "cache_dir": None,
     }
     assert ExperimentConfig().data.tfds_options() is None
 

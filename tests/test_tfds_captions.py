@@ -1,6 +1,9 @@
 """Prepared TFDS datasets as image-caption pairs: keys, labels and bad input."""
 
+import json
 import logging
+import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -8,8 +11,9 @@ import tensorflow_datasets as tfds
 
 from cmgan_tf.config import ExperimentConfig
 from cmgan_tf.data import load_dataset
+from cmgan_tf.data.dataset import ImageCaptionSplit, ImageFileSplit
 from cmgan_tf.data.demo import CLASS_NAMES
-from cmgan_tf.data.tfds_captions import load_tfds_captions
+from cmgan_tf.data.tfds_captions import CACHE_MANIFEST, load_tfds_captions
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.runs.trainer import prepare_data
 
@@ -308,3 +312,76 @@ def test_prepare_data_passes_the_tfds_fields(tfds_dir):
     assert dataset.train.num_pairs == dataset.test.num_pairs == 2
     assert dataset.multi_label
     assert train.image_shape == (4, 4, 3)
+    # Training streams its images from the cache; validation is decoded.
+    assert isinstance(train, ImageFileSplit)
+    assert isinstance(validation, ImageCaptionSplit)
+    assert validation.images.shape == (1, 4, 4, 3)
+
+
+def test_the_training_split_streams_from_a_cache_copied_once(tmp_path, tfds_dir):
+    cache = tmp_path / "cache"
+    options = {"tfds_name": "tiny_captions", "image_size": 4, **NESTED_KEYS}
+    data = load_tfds_captions(tfds_dir, cache_dir=str(cache), **options)
+    assert isinstance(data.train, ImageFileSplit)
+    assert isinstance(data.test, ImageCaptionSplit)
+    (directory,) = cache.iterdir()
+    # The images are the stored PNG files, copied as they are.
+    assert all(path.startswith(str(directory)) for path in data.train.paths)
+    assert {pathlib.Path(p).suffix for p in data.train.paths} == {".png"}
+    modified = {p: os.stat(p).st_mtime_ns for p in data.train.paths}
+
+    again = load_tfds_captions(tfds_dir, cache_dir=str(cache), **options)
+    assert {p: os.stat(p).st_mtime_ns for p in again.train.paths} == modified
+    np.testing.assert_array_equal(again.train.texts, data.train.texts)
+    np.testing.assert_array_equal(again.train.labels, data.train.labels)
+
+
+def test_a_stale_or_damaged_cache_is_rebuilt(tmp_path, tfds_dir, caplog):
+    cache = tmp_path / "cache"
+    options = {"tfds_name": "tiny_captions", "image_size": 4, **NESTED_KEYS}
+    expected = _by_caption(
+        load_tfds_captions(tfds_dir, cache_dir=str(cache), **options).train
+    )
+    (directory,) = cache.iterdir()
+    manifest = directory / CACHE_MANIFEST
+    stale = json.loads(manifest.read_text())
+    stale["source"]["num_examples"] += 1
+    manifest.write_text(json.dumps(stale))
+    with caplog.at_level(logging.WARNING, logger="absl"):
+        rebuilt = load_tfds_captions(tfds_dir, cache_dir=str(cache), **options)
+    assert "was copied from" in caplog.text and "rebuilding it" in caplog.text
+    assert json.loads(manifest.read_text())["source"]["num_examples"] == 4
+    (directory / "pairs.npz").write_bytes(b"not an npz")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="absl"):
+        rebuilt = load_tfds_captions(tfds_dir, cache_dir=str(cache), **options)
+    assert "is damaged" in caplog.text
+    got = _by_caption(rebuilt.train)
+    assert sorted(got) == sorted(expected)
+    for caption, (image, labels) in expected.items():
+        np.testing.assert_array_equal(got[caption][0], image)
+        np.testing.assert_array_equal(got[caption][1], labels)
+
+
+def test_a_cache_directory_that_cannot_be_written_is_one_line(tmp_path, tfds_dir):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(InvalidInputError, match=r"Cannot create the TFDS image cache"):
+        load_tfds_captions(
+            tfds_dir,
+            tfds_name="tiny_captions",
+            cache_dir=str(blocker / "cache"),
+            **NESTED_KEYS,
+        )
+
+
+def test_a_broken_split_leaves_no_cache(tmp_path, tfds_dir):
+    cache = tmp_path / "cache"
+    with pytest.raises(InvalidInputError, match="is empty"):
+        load_tfds_captions(
+            tfds_dir,
+            tfds_name="tiny_captions/empty_caption",
+            cache_dir=str(cache),
+            **NESTED_KEYS,
+        )
+    assert not list(cache.iterdir())

@@ -26,11 +26,23 @@ classes) are dropped and counted in the log: retrieval scores need every item
 to have a class. Nothing is downloaded; a dataset that is not prepared in the
 data directory is an error that says how to prepare it. Importing this module
 also registers the project's `cmgan_shapes` builder.
+
+The training split is streamed, as `image_captions`' is: the first load
+copies its images, still encoded, into a cache of files (`cache_dir`, by
+default `cmgan_tf_images/` in the TFDS dataset's own directory) with its
+captions and labels, and training reads and decodes them as it goes
+(`ImageFileSplit`), so memory does not grow with the split. The cache records
+what it was copied from (the TFDS name and version, split, keys and the
+split's files); a cache of anything else is rebuilt. The test split is
+decoded into memory, as evaluation reads it as arrays.
 """
 
 import functools
+import hashlib
+import io
 import operator
 import os
+import re
 import typing
 
 import numpy as np
@@ -38,10 +50,12 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
+from cmgan_tf import file_io
 from cmgan_tf.data import tfds_shapes  # noqa: F401  (registers `cmgan_shapes`)
 from cmgan_tf.data.dataset import (
     CrossModalDataset,
     ImageCaptionSplit,
+    ImageFileSplit,
     check_image_size,
     decode_texts,
 )
@@ -50,6 +64,18 @@ from cmgan_tf.errors import InvalidInputError
 # Items are resized one by one before batching, so a batch holds only small
 # images; batches just cut the per-item cost of leaving tf.data.
 _BATCH_SIZE = 128
+
+# The cache of a training split's image files: a directory per split holding
+# `images/`, `pairs.npz` (file names, captions, labels) and the manifest,
+# written last, that says what it was copied from.
+DEFAULT_CACHE_NAME = "cmgan_tf_images"
+CACHE_MANIFEST = "cache.json"
+_CACHE_PAIRS = "pairs.npz"
+_CACHE_IMAGES = "images"
+# Encoded images are copied as they are; the suffix only helps people
+# browsing the cache (decoding looks at the bytes).
+_IMAGE_SUFFIXES = ((b"\x89PNG", ".png"), (b"\xff\xd8", ".jpg"), (b"GIF8", ".gif"))
+_LOG_EVERY = 10000
 
 
 class _Feature(typing.NamedTuple):
@@ -188,24 +214,36 @@ def _check_split(builder, tfds_name, split, flag):
         )
 
 
-def _read_split(builder, split, image, caption, label, image_size):
-    """Returns images `(n, s, s, c)` uint8, captions `(n,)` and labels `(n, C)`."""
+def _decoders(image, caption, label, *, decode_image=True):
+    """Decodes only the three features (`coco_captions` has more)."""
     wanted = {}
     for path in (image.path, caption.path, label.path):
         node = wanted
         for name in path[:-1]:
             node = node.setdefault(name, {})
         node[path[-1]] = True
-    # Only the three features are decoded; coco_captions has more.
-    decoders = tfds.decode.PartialDecoding(wanted)
+    skip = {}
+    if not decode_image:
+        node = skip
+        for name in image.path[:-1]:
+            node = node.setdefault(name, {})
+        node[image.path[-1]] = tfds.decode.SkipDecoding()
+    return tfds.decode.PartialDecoding(wanted, decoders=skip or None)
+
+
+def _pairs(builder, split, image, caption, label, prepare_image, decode_image=True):
+    """Batches of `(images, captions, labels)` of `split`, in TFDS's order.
+
+    `labels` are `(batch, C)` multi-hot; `images` are what `prepare_image`
+    makes of the image feature (decoded pixels, or encoded bytes when not
+    `decode_image`).
+    """
     num_classes = label.connector.num_classes
 
     def prepare(example):
         def get(feature):
             return functools.reduce(operator.getitem, feature.path, example)
 
-        pixels = tf.image.resize(get(image), (image_size, image_size), antialias=True)
-        pixels = tf.cast(tf.clip_by_value(tf.round(pixels), 0, 255), tf.uint8)
         text = get(caption)
         if caption.depth:
             # An item without captions gets "", which `decode_texts` rejects
@@ -215,16 +253,56 @@ def _read_split(builder, split, image, caption, label, image_size):
         # class once, all zeros for no ids or ids outside [0, C) such as -1.
         ids = tf.reshape(get(label), [-1])
         labels = tf.minimum(tf.reduce_sum(tf.one_hot(ids, num_classes), axis=0), 1.0)
-        return pixels, text, labels
+        return prepare_image(get(image)), text, labels
 
-    batches = (
+    decoders = _decoders(image, caption, label, decode_image=decode_image)
+    return tfds.as_numpy(
         builder.as_dataset(split=split, shuffle_files=False, decoders=decoders)
         .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
         .batch(_BATCH_SIZE)
         .prefetch(tf.data.AUTOTUNE)
     )
-    images, captions, labels = zip(*tfds.as_numpy(batches), strict=True)
+
+
+def _read_split(builder, split, image, caption, label, image_size):
+    """Returns images `(n, s, s, c)` uint8, captions `(n,)` and labels `(n, C)`."""
+
+    def resize(pixels):
+        pixels = tf.image.resize(pixels, (image_size, image_size), antialias=True)
+        return tf.cast(tf.clip_by_value(tf.round(pixels), 0, 255), tf.uint8)
+
+    batches = _pairs(builder, split, image, caption, label, resize)
+    images, captions, labels = zip(*batches, strict=True)
     return np.concatenate(images), np.concatenate(captions), np.concatenate(labels)
+
+
+def _labelled_pairs(where, captions, labels, caption_key, label_key):
+    """Returns the decoded captions and the mask of the items that have a label.
+
+    Raises:
+        InvalidInputError: naming `where`, for a caption that is missing,
+            empty or not UTF-8, or if no item has a label.
+    """
+    try:
+        # Checked before dropping unlabelled items, so that an index is the
+        # item's position in the split as TFDS reads it.
+        captions = decode_texts(captions)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{where}, {caption_key!r}: {error}") from None
+    labelled = labels.any(axis=1)
+    if not labelled.any():
+        raise InvalidInputError(
+            f"{where}: none of its {len(labels)} items has a label in {label_key!r}."
+        )
+    if not labelled.all():
+        logging.info(
+            "%s: dropped %d of %d items that have no label in %r.",
+            where,
+            int((~labelled).sum()),
+            len(labels),
+            label_key,
+        )
+    return captions, labelled
 
 
 def _load_split(builder, tfds_name, split, image, caption, label, image_size):
@@ -233,25 +311,9 @@ def _load_split(builder, tfds_name, split, image, caption, label, image_size):
         builder, split, image, caption, label, image_size
     )
     where = f"TFDS dataset {tfds_name!r}, split {split!r}"
-    try:
-        # Checked before dropping unlabelled items, so that an index is the
-        # item's position in the split as TFDS reads it.
-        captions = decode_texts(captions)
-    except InvalidInputError as error:
-        raise InvalidInputError(f"{where}, {caption.key!r}: {error}") from None
-    labelled = labels.any(axis=1)
-    if not labelled.any():
-        raise InvalidInputError(
-            f"{where}: none of its {len(labels)} items has a label in {label.key!r}."
-        )
-    if not labelled.all():
-        logging.info(
-            "%s: dropped %d of %d items that have no label in %r.",
-            where,
-            int((~labelled).sum()),
-            len(labels),
-            label.key,
-        )
+    captions, labelled = _labelled_pairs(
+        where, captions, labels, caption.key, label.key
+    )
     try:
         return ImageCaptionSplit(
             images[labelled],
@@ -259,6 +321,142 @@ def _load_split(builder, tfds_name, split, image, caption, label, image_size):
             labels[labelled],
         )
     except InvalidInputError as error:
+        raise InvalidInputError(f"{where}: {error}") from None
+
+
+def _cache_source(builder, split, image, caption, label):
+    """What a split's cache is copied from: a cache of anything else is stale.
+
+    A dataset prepared again (another version, other files) or read with
+    other keys gives another source.
+    """
+    info = builder.info.splits[split]
+    files = []
+    for instruction in info.file_instructions:
+        path = instruction.filename
+        if not file_io.exists(path):
+            path = os.path.join(builder.data_dir, os.path.basename(path))
+        files.append(
+            [
+                os.path.basename(path),
+                instruction.skip,
+                instruction.take,
+                tf.io.gfile.stat(path).length,
+            ]
+        )
+    return {
+        "tfds": builder.info.full_name,
+        "split": split,
+        "keys": [image.key, caption.key, label.key],
+        "num_examples": int(info.num_examples),
+        "files": files,
+    }
+
+
+def _cache_path(cache_dir, builder, split):
+    """The directory of `split`'s cache: readable, and unique for each split."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{builder.info.full_name}_{split}")
+    digest = hashlib.sha1(split.encode("utf-8")).hexdigest()[:8]
+    return file_io.join(cache_dir, f"{readable}-{digest}")
+
+
+def _read_cache(directory, source):
+    """Returns the cache's `(paths, captions, labels)`, or `None` if stale."""
+    manifest = file_io.join(directory, CACHE_MANIFEST)
+    if not file_io.exists(manifest):
+        return None
+    try:
+        found = file_io.read_json(manifest)
+        with tf.io.gfile.GFile(file_io.join(directory, _CACHE_PAIRS), "rb") as handle:
+            pairs = np.load(io.BytesIO(handle.read()))
+            names, captions, labels = pairs["names"], pairs["captions"], pairs["labels"]
+    except (ValueError, KeyError, OSError, tf.errors.OpError) as error:
+        logging.warning(
+            "The image cache %s is damaged (%s); rebuilding it.", directory, error
+        )
+        return None
+    if found.get("source") != source:
+        logging.warning(
+            "The image cache %s was copied from %s, not from %s; rebuilding it.",
+            directory,
+            found.get("source"),
+            source,
+        )
+        return None
+    images = file_io.join(directory, _CACHE_IMAGES)
+    paths = [file_io.join(images, name) for name in names]
+    return paths, captions, labels.astype(np.float32)
+
+
+def _write_cache(builder, tfds_name, split, image, caption, label, directory, source):
+    """Copies the labelled items of `split` into a new cache at `directory`."""
+    where = f"TFDS dataset {tfds_name!r}, split {split!r}"
+    logging.info(
+        "Copying the %d images of %s into the image cache %s (once).",
+        source["num_examples"],
+        where,
+        directory,
+    )
+    file_io.make_directory(
+        os.path.dirname(directory), "TFDS image cache directory (--tfds_cache_dir)"
+    )
+    with file_io.staged_directory(directory, overwrite=True) as staging:
+        images = file_io.join(staging, _CACHE_IMAGES)
+        tf.io.gfile.makedirs(images)
+        names, captions, labels = [], [], []
+        batches = _pairs(
+            builder, split, image, caption, label, tf.identity, decode_image=False
+        )
+        for encoded, texts, rows in batches:
+            for contents in encoded:
+                suffix = next(
+                    (s for magic, s in _IMAGE_SUFFIXES if contents.startswith(magic)),
+                    ".img",
+                )
+                names.append(f"{len(names):09d}{suffix}")
+                with tf.io.gfile.GFile(file_io.join(images, names[-1]), "wb") as handle:
+                    handle.write(contents)
+                if len(names) % _LOG_EVERY == 0:
+                    logging.info("Copied %d images of %s.", len(names), where)
+            captions.append(texts)
+            labels.append(rows)
+        captions, labels = np.concatenate(captions), np.concatenate(labels)
+        captions, labelled = _labelled_pairs(
+            where, captions, labels, caption.key, label.key
+        )
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            names=np.asarray(names)[labelled],
+            captions=np.asarray(captions, dtype=str)[labelled],
+            labels=labels[labelled].astype(np.uint8),
+        )
+        with tf.io.gfile.GFile(file_io.join(staging, _CACHE_PAIRS), "wb") as handle:
+            handle.write(buffer.getvalue())
+        # Last: a cache without its manifest is not used.
+        file_io.write_json_atomically(
+            file_io.join(staging, CACHE_MANIFEST),
+            {"source": source, "num_pairs": int(labelled.sum())},
+        )
+
+
+def _file_split(
+    builder, tfds_name, split, image, caption, label, image_size, cache_dir
+):
+    """Returns `split` as an `ImageFileSplit` over its image cache, built if needed."""
+    source = _cache_source(builder, split, image, caption, label)
+    directory = _cache_path(cache_dir, builder, split)
+    cached = _read_cache(directory, source)
+    if cached is None:
+        _write_cache(
+            builder, tfds_name, split, image, caption, label, directory, source
+        )
+        cached = _read_cache(directory, source)
+    paths, captions, labels = cached
+    try:
+        return ImageFileSplit(paths, captions, labels, image_size)
+    except InvalidInputError as error:
+        where = f"TFDS dataset {tfds_name!r}, split {split!r}"
         raise InvalidInputError(f"{where}: {error}") from None
 
 
@@ -272,13 +470,15 @@ def load_tfds_captions(
     label_key="label",
     train_split="train",
     test_split="test",
+    cache_dir=None,
 ):
     """Loads two splits of a prepared TFDS dataset as image-caption pairs.
 
     See the module docstring for which features are accepted and how they
-    are turned into images, captions and labels. Both splits are decoded into
-    NumPy arrays in memory (`coco_captions`' 82783 training images take 1 GB
-    at `image_size=64`).
+    are turned into images, captions and labels. The training split is
+    streamed from a cache of its image files, copied on the first load; the
+    test split is decoded into NumPy arrays in memory (`coco_captions`' 5000
+    test images take 60 MB at `image_size=64`).
 
     Args:
         data_dir: TFDS data directory the dataset was prepared in. Defaults to
@@ -297,18 +497,22 @@ def load_tfds_captions(
         train_split: TFDS split to train on; slices such as `"train[:10%]"`
             work. Defaults to `"train"`.
         test_split: TFDS split to evaluate on. Defaults to `"test"`.
+        cache_dir: Directory of the training split's image cache. Defaults to
+            None, `cmgan_tf_images/` in the dataset's TFDS directory.
 
     Returns:
-        A `CrossModalDataset` named `tfds_name` of `ImageCaptionSplit`s with
-        images `(n, image_size, image_size, 3)` uint8, captions `(n,)` and
-        labels `(n, num_classes)`.
+        A `CrossModalDataset` named `tfds_name`: an `ImageFileSplit` to train
+        on (images decoded to `(image_size, image_size, 3)` uint8 as they
+        are read) and an `ImageCaptionSplit` to test on, with captions `(n,)`
+        and labels `(n, num_classes)`.
 
     Raises:
         InvalidInputError: for a TFDS name that is not registered, a dataset
             that is not prepared in `data_dir`, a missing split or feature key
             (the message lists those there are), a feature of the wrong type,
             a missing, empty or non-UTF-8 caption (named by its index in the
-            split), or a split left with no labelled item.
+            split), a split left with no labelled item, or a cache directory
+            that cannot be written.
 
     Example:
     >>> data = load_tfds_captions(
@@ -346,9 +550,13 @@ def load_tfds_captions(
     splits = {"train": train_split, "test": test_split}
     for role, split in splits.items():
         _check_split(builder, tfds_name, split, f"tfds_{role}_split")
-    train, test = (
-        _load_split(builder, tfds_name, split, image, caption, label, image_size)
-        for split in splits.values()
+    if cache_dir is None:
+        cache_dir = file_io.join(builder.data_dir, DEFAULT_CACHE_NAME)
+    train = _file_split(
+        builder, tfds_name, train_split, image, caption, label, image_size, cache_dir
+    )
+    test = _load_split(
+        builder, tfds_name, test_split, image, caption, label, image_size
     )
     return CrossModalDataset(
         tfds_name,
