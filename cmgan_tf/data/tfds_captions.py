@@ -59,6 +59,7 @@ from cmgan_tf.data.dataset import (
     check_image_size,
     decode_texts,
 )
+from cmgan_tf.data.image_stream import decode_image
 from cmgan_tf.errors import InvalidInputError
 
 # Items are resized one by one before batching, so a batch holds only small
@@ -214,29 +215,32 @@ def _check_split(builder, tfds_name, split, flag):
         )
 
 
-def _decoders(image, caption, label, *, decode_image=True):
-    """Decodes only the three features (`coco_captions` has more)."""
-    wanted = {}
-    for path in (image.path, caption.path, label.path):
-        node = wanted
-        for name in path[:-1]:
-            node = node.setdefault(name, {})
-        node[path[-1]] = True
-    skip = {}
-    if not decode_image:
-        node = skip
-        for name in image.path[:-1]:
-            node = node.setdefault(name, {})
-        node[image.path[-1]] = tfds.decode.SkipDecoding()
-    return tfds.decode.PartialDecoding(wanted, decoders=skip or None)
+def _set_path(tree, path, value):
+    """Sets `tree[path[0]][path[1]]...` to `value`, making the inner dicts."""
+    for name in path[:-1]:
+        tree = tree.setdefault(name, {})
+    tree[path[-1]] = value
 
 
-def _pairs(builder, split, image, caption, label, prepare_image, decode_image=True):
+def _decoders(image, caption, label):
+    """Decodes the caption and label only (`coco_captions` has more features).
+
+    The image stays the encoded bytes TFDS stores: the cache copies them as
+    they are, and the test split decodes them as training streams decode
+    files (`decode_image`), so both see the same pixels.
+    """
+    wanted, skip = {}, {}
+    for feature in (image, caption, label):
+        _set_path(wanted, feature.path, True)
+    _set_path(skip, image.path, tfds.decode.SkipDecoding())
+    return tfds.decode.PartialDecoding(wanted, decoders=skip)
+
+
+def _pairs(builder, split, image, caption, label, prepare_image):
     """Batches of `(images, captions, labels)` of `split`, in TFDS's order.
 
     `labels` are `(batch, C)` multi-hot; `images` are what `prepare_image`
-    makes of the image feature (decoded pixels, or encoded bytes when not
-    `decode_image`).
+    makes of each image's encoded bytes.
     """
     num_classes = label.connector.num_classes
 
@@ -255,7 +259,7 @@ def _pairs(builder, split, image, caption, label, prepare_image, decode_image=Tr
         labels = tf.minimum(tf.reduce_sum(tf.one_hot(ids, num_classes), axis=0), 1.0)
         return prepare_image(get(image)), text, labels
 
-    decoders = _decoders(image, caption, label, decode_image=decode_image)
+    decoders = _decoders(image, caption, label)
     return tfds.as_numpy(
         builder.as_dataset(split=split, shuffle_files=False, decoders=decoders)
         .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
@@ -265,15 +269,22 @@ def _pairs(builder, split, image, caption, label, prepare_image, decode_image=Tr
 
 
 def _read_split(builder, split, image, caption, label, image_size):
-    """Returns images `(n, s, s, c)` uint8, captions `(n,)` and labels `(n, C)`."""
-
-    def resize(pixels):
-        pixels = tf.image.resize(pixels, (image_size, image_size), antialias=True)
-        return tf.cast(tf.clip_by_value(tf.round(pixels), 0, 255), tf.uint8)
-
-    batches = _pairs(builder, split, image, caption, label, resize)
+    """Returns images `(n, s, s, 3)` uint8, captions `(n,)` and labels `(n, C)`."""
+    batches = _pairs(
+        builder,
+        split,
+        image,
+        caption,
+        label,
+        lambda contents: decode_image(contents, (image_size, image_size)),
+    )
     images, captions, labels = zip(*batches, strict=True)
     return np.concatenate(images), np.concatenate(captions), np.concatenate(labels)
+
+
+def _where(tfds_name, split):
+    """Names a split in messages."""
+    return f"TFDS dataset {tfds_name!r}, split {split!r}"
 
 
 def _labelled_pairs(where, captions, labels, caption_key, label_key):
@@ -310,7 +321,7 @@ def _load_split(builder, tfds_name, split, image, caption, label, image_size):
     images, captions, labels = _read_split(
         builder, split, image, caption, label, image_size
     )
-    where = f"TFDS dataset {tfds_name!r}, split {split!r}"
+    where = _where(tfds_name, split)
     captions, labelled = _labelled_pairs(
         where, captions, labels, caption.key, label.key
     )
@@ -333,15 +344,12 @@ def _cache_source(builder, split, image, caption, label):
     info = builder.info.splits[split]
     files = []
     for instruction in info.file_instructions:
-        path = instruction.filename
-        if not file_io.exists(path):
-            path = os.path.join(builder.data_dir, os.path.basename(path))
         files.append(
             [
-                os.path.basename(path),
+                os.path.basename(instruction.filename),
                 instruction.skip,
                 instruction.take,
-                tf.io.gfile.stat(path).length,
+                tf.io.gfile.stat(instruction.filename).length,
             ]
         )
     return {
@@ -383,14 +391,23 @@ def _read_cache(directory, source):
             source,
         )
         return None
+    return _cached_pairs(directory, names, captions, labels)
+
+
+def _cached_pairs(directory, names, captions, labels):
+    """`(paths, captions, labels)` of a cache's pairs, labels float32."""
     images = file_io.join(directory, _CACHE_IMAGES)
     paths = [file_io.join(images, name) for name in names]
     return paths, captions, labels.astype(np.float32)
 
 
 def _write_cache(builder, tfds_name, split, image, caption, label, directory, source):
-    """Copies the labelled items of `split` into a new cache at `directory`."""
-    where = f"TFDS dataset {tfds_name!r}, split {split!r}"
+    """Copies the labelled items of `split` into a new cache at `directory`.
+
+    Returns:
+        The cache's `(paths, captions, labels)`, as `_read_cache` reads them.
+    """
+    where = _where(tfds_name, split)
     logging.info(
         "Copying the %d images of %s into the image cache %s (once).",
         source["num_examples"],
@@ -404,9 +421,7 @@ def _write_cache(builder, tfds_name, split, image, caption, label, directory, so
         images = file_io.join(staging, _CACHE_IMAGES)
         tf.io.gfile.makedirs(images)
         names, captions, labels = [], [], []
-        batches = _pairs(
-            builder, split, image, caption, label, tf.identity, decode_image=False
-        )
+        batches = _pairs(builder, split, image, caption, label, tf.identity)
         for encoded, texts, rows in batches:
             for contents in encoded:
                 suffix = next(
@@ -424,13 +439,13 @@ def _write_cache(builder, tfds_name, split, image, caption, label, directory, so
         captions, labelled = _labelled_pairs(
             where, captions, labels, caption.key, label.key
         )
+        pairs = {
+            "names": np.asarray(names)[labelled],
+            "captions": np.asarray(captions, dtype=str)[labelled],
+            "labels": labels[labelled].astype(np.uint8),
+        }
         buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            names=np.asarray(names)[labelled],
-            captions=np.asarray(captions, dtype=str)[labelled],
-            labels=labels[labelled].astype(np.uint8),
-        )
+        np.savez(buffer, **pairs)
         with tf.io.gfile.GFile(file_io.join(staging, _CACHE_PAIRS), "wb") as handle:
             handle.write(buffer.getvalue())
         # Last: a cache without its manifest is not used.
@@ -438,6 +453,7 @@ def _write_cache(builder, tfds_name, split, image, caption, label, directory, so
             file_io.join(staging, CACHE_MANIFEST),
             {"source": source, "num_pairs": int(labelled.sum())},
         )
+    return _cached_pairs(directory, **pairs)
 
 
 def _file_split(
@@ -448,16 +464,14 @@ def _file_split(
     directory = _cache_path(cache_dir, builder, split)
     cached = _read_cache(directory, source)
     if cached is None:
-        _write_cache(
+        cached = _write_cache(
             builder, tfds_name, split, image, caption, label, directory, source
         )
-        cached = _read_cache(directory, source)
     paths, captions, labels = cached
     try:
         return ImageFileSplit(paths, captions, labels, image_size)
     except InvalidInputError as error:
-        where = f"TFDS dataset {tfds_name!r}, split {split!r}"
-        raise InvalidInputError(f"{where}: {error}") from None
+        raise InvalidInputError(f"{_where(tfds_name, split)}: {error}") from None
 
 
 def load_tfds_captions(
