@@ -107,7 +107,7 @@ def test_train_keeps_tensorflow_quiet_and_its_own_progress(trained_run):
     assert starts == sorted(starts)
     # The CPU, or under --strategy=auto every GPU.
     assert re.search(r"device:(CPU|GPU):0", lines[starts[1]])
-    assert lines[starts[2]].endswith("replica(s); XLA on; dtype policy float32.")
+    assert lines[starts[2]].endswith("replica(s); XLA off; dtype policy float32.")
 
 
 @pytest.mark.slow

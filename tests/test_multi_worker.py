@@ -70,6 +70,8 @@ def _start_workers(model_dir, scratch_root):
                     "--dataset=wikipedia_classic",
                     "--epochs=2",
                     "--strategy=multi_worker",
+                    # The smoke preset leaves XLA off; the cluster runs it.
+                    "--jit_compile",
                     f"--model_dir={model_dir}",
                 ],
                 cwd=REPO_ROOT,

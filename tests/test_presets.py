@@ -62,7 +62,10 @@ def test_reference_is_the_default_configuration():
 @pytest.mark.parametrize(
     ("name", "differences"),
     [
-        ("smoke", {"encoder_units", "common_units", "decoder_units", "epochs"}),
+        (
+            "smoke",
+            {"encoder_units", "common_units", "decoder_units", "epochs", "jit_compile"},
+        ),
         ("shapes", {"dataset", "image_filters", "epochs", "generator_steps"}),
         ("wikipedia", {"image_transform", "representation", "ema_momentum"}),
         (
@@ -100,11 +103,11 @@ def test_unknown_preset_names_the_known_ones():
 def test_describe_names_the_preset_and_each_flag_that_differs():
     config = preset("smoke").replace(
         model={"common_units": (8, 4), "image_filters": (2,)},
-        runtime={"jit_compile": False, "model_dir": "/tmp/r"},
+        runtime={"jit_compile": True, "model_dir": "/tmp/r"},
     )
     assert describe(config, "smoke") == (
         "Preset smoke, with --common_units=8,4 --image_filters=2 "
-        "--model_dir=/tmp/r --nojit_compile"
+        "--model_dir=/tmp/r --jit_compile"
     )
     assert describe(preset("shapes"), "shapes") == "Preset shapes, unchanged"
     assert describe(ExperimentConfig()) == "Preset reference, unchanged"
