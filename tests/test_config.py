@@ -429,7 +429,8 @@ OLD_RUN_NOW = PRESETS["smoke"].replace(
         "text_trunk": {"vocabulary_size": 500, "window_sizes": (2, 3)},
     },
     training={"epochs": 1},
-    runtime={"model_dir": "/tmp/old_run", "verbose": 0},
+    # Written when the smoke preset still compiled with XLA.
+    runtime={"model_dir": "/tmp/old_run", "verbose": 0, "jit_compile": True},
 )
 
 
