@@ -409,10 +409,15 @@ def _collection_section():
     search_sizes = (2000,) if _SMOKE.value else tuple(map(int, _GALLERY_SIZES.value))
     embed_sizes = (32, 64) if _SMOKE.value else tuple(map(int, _EMBED_SIZES.value))
     with tempfile.TemporaryDirectory() as root:
-        # Speed does not depend on how well the model is trained: one epoch.
+        # Search and embedding speed do not depend on how well, or how fast,
+        # the model was trained: one epoch, without compiling the steps.
         config = preset("shapes").replace(
             training={"epochs": 1},
-            runtime={"model_dir": os.path.join(root, "run"), "verbose": 0},
+            runtime={
+                "model_dir": os.path.join(root, "run"),
+                "verbose": 0,
+                "jit_compile": False,
+            },
         )
         dataset = None
         if _SMOKE.value:
