@@ -125,13 +125,31 @@ def describe(config, name="reference"):
     >>> describe(preset("smoke"), "smoke")
     'Preset smoke, unchanged'
     """
-    changes = [
-        _flag_text(flag, value)
-        for flag, value, _ in flag_differences(config, preset(name))
-    ]
+    changes = _changed_flags(config, name)
     return f"Preset {name}, " + (
         f"with {' '.join(changes)}" if changes else "unchanged"
     )
+
+
+def command_line_flags(config, name="reference"):
+    """Returns the flags that make `config` from the preset `name`.
+
+    Args:
+        config: An `ExperimentConfig`.
+        name: The preset it was made from. Defaults to `"reference"`.
+
+    Example:
+    >>> command_line_flags(preset("smoke").replace(training={"epochs": 1}), "smoke")
+    '--preset=smoke --epochs=1'
+    """
+    return " ".join([f"--preset={name}", *_changed_flags(config, name)])
+
+
+def _changed_flags(config, name):
+    return [
+        _flag_text(flag, value)
+        for flag, value, _ in flag_differences(config, preset(name))
+    ]
 
 
 def _flag_text(flag, value):

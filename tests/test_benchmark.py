@@ -6,9 +6,10 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
-from cmgan_tf.benchmarks import report, runner, training_speed
+from cmgan_tf.benchmarks import quality, report, runner, training_speed
 from cmgan_tf.benchmarks.flops import training_step_flops
 from cmgan_tf.config import ExperimentConfig, LossConfig, ModelConfig, TrainingConfig
 from cmgan_tf.errors import InvalidInputError
@@ -121,13 +122,42 @@ class TestSmokeQualityAndRetrieval:
     def test_quality_against_baselines_and_exact_search(self, tmp_path):
         sections, text = _smoke_benchmark(tmp_path, SMOKE_GROUPS[1])
         quality = sections["quality"]
-        # Ten classes: every method must beat random rankings (about 0.12).
-        assert quality["CM-GAN full"]["map_image_to_text_mean"] > 0.15
-        for policy in ("mixed_bfloat16", "mixed_float16"):
-            assert quality[f"CM-GAN full, {policy}"]["map_image_to_text_mean"] > 0.15
-        assert quality["CCA"]["map_image_to_text"] > 0.15
-        assert quality["Semantic matching"]["map_image_to_text"] > 0.15
-        assert f"| {quality['CCA']['map_text_to_image']:.3f} |" in text
+        rows = {(r["configuration"], r["ranks"]): r for r in quality["cmgan"]}
+        smoke = " --epochs=1 --nojit_compile"
+        # Every preset row, each mixed precision, and the `wikipedia`
+        # preset's common representation beside its class probabilities.
+        assert set(rows) == {
+            (f"--preset=features{smoke}", "standardized_common"),
+            (
+                f"--preset=features{smoke} --mixed_precision=mixed_bfloat16",
+                "standardized_common",
+            ),
+            (
+                f"--preset=features{smoke} --mixed_precision=mixed_float16",
+                "standardized_common",
+            ),
+            (f"--preset=wikipedia{smoke}", "class_probabilities"),
+            (f"--preset=wikipedia{smoke}", "standardized_common"),
+        }
+        # Ten classes: every method must beat random rankings (about 0.12),
+        # and find partners above chance (recall@10 of 10/693 = 0.014).
+        methods = [*rows.values(), *quality["baselines"].values()]
+        for scores in methods:
+            mean = "_mean" if "map_image_to_text_mean" in scores else ""
+            assert scores[f"map_image_to_text{mean}"] > 0.15
+            assert scores[f"recall@10_text_to_image{mean}"] > 0.014
+            assert (
+                scores[f"recall@1_image_to_text{mean}"]
+                <= scores[f"recall@5_image_to_text{mean}"]
+                <= scores[f"recall@10_image_to_text{mean}"]
+            )
+        assert (
+            "validation_map_text_to_image"
+            not in rows[f"--preset=wikipedia{smoke}", "standardized_common"]
+        )
+        cca = quality["baselines"]["CCA"]
+        assert f"| {cca['map_text_to_image']:.3f} |" in text
+        assert f"`--preset=wikipedia{smoke}` | class_probabilities |" in text
         for row in sections["retrieval"]:
             assert row["same_top_k"]
             assert row["bound_qps"] > 0
@@ -310,3 +340,54 @@ def test_summarize_takes_medians_speedups_shares_and_the_peer_ratio():
     assert "32.0 (30.0–34.0), fused Adam |" in table
     assert "150.0 (100.0–200.0) GFLOP/s" in table
     assert "before each process 0.10–0.10, after 1.90–1.90" in table
+
+
+def test_quality_scores_rank_partners_and_classes():
+    # Pairs 0 and 1 share class 0 and point the same way; pair 2 (class 1)
+    # points elsewhere. Each image's nearest text is its own partner.
+    images = np.array([[1.0, 0.1, 0.0], [1.0, -0.1, 0.0], [0.0, 0.0, 1.0]])
+    texts = images + np.array([[0.0, 0.05, 0.0], [0.0, -0.05, 0.0], [0.0, 0.0, 0.0]])
+    scores = quality.test_scores(images, texts, np.array([0, 0, 1]))
+    assert scores["map_image_to_text"] == scores["map_text_to_image"] == 1.0
+    assert scores["recall@1_image_to_text"] == scores["recall@1_text_to_image"] == 1.0
+    # Swapping the two class-0 texts keeps every class right and every
+    # partner second.
+    swapped = quality.test_scores(images, texts[[1, 0, 2]], np.array([0, 0, 1]))
+    assert swapped["map_image_to_text"] == 1.0
+    assert swapped["recall@1_image_to_text"] == pytest.approx(1 / 3)
+    assert swapped["recall@5_image_to_text"] == 1.0
+
+
+def test_quality_table_shows_each_representation_and_the_baselines():
+    def scores(value, suffix=""):
+        return {
+            f"{name}_{d}{suffix}": value
+            for d in ("image_to_text", "text_to_image")
+            for name in ("map", "recall@1", "recall@5", "recall@10")
+        }
+
+    run = {**scores(0.3, "_mean"), **scores(0.01, "_std"), "map_image_to_text": [0.3]}
+    results = {
+        "cmgan": [
+            {
+                "configuration": "--preset=wikipedia",
+                "ranks": "class_probabilities",
+                "validation_map_image_to_text": [0.31],
+                "validation_map_text_to_image": [0.22],
+                **run,
+            },
+            {"configuration": "--preset=wikipedia", "ranks": "common", **run},
+        ],
+        "baselines": {"CCA": scores(0.2)},
+    }
+    lines = report.quality_table(results).splitlines()
+    assert lines[2] == (
+        "| `--preset=wikipedia` | class_probabilities | 0.310 / 0.220 | "
+        "0.300 ± 0.010 | 0.300 ± 0.010 | 0.300 / 0.300 | 0.300 / 0.300 | "
+        "0.300 / 0.300 |"
+    )
+    assert lines[3].startswith("| `--preset=wikipedia` | common | (the run above) |")
+    assert lines[4] == (
+        "| CCA |  |  | 0.200 | 0.200 | 0.200 / 0.200 | 0.200 / 0.200 | 0.200 / 0.200 |"
+    )
+    assert "over 1 seed(s)" in lines[-1]

@@ -17,26 +17,31 @@ import tempfile
 
 import numpy as np
 
+from cmgan_tf.models.encoder import CrossModalEncoder
 from cmgan_tf.models.trunks import transform_features
-from cmgan_tf.retrieval.metrics import cross_modal_retrieval_scores
-from cmgan_tf.runs.evaluation import evaluate
+from cmgan_tf.retrieval.evaluation import retrieval_report
+from cmgan_tf.runs.model_dir import load_run
 from cmgan_tf.runs.trainer import train
 
-# Each ablation removes one ingredient of the method from a base configuration.
-ABLATIONS = {
-    "full": {},
-    "no_intra_discriminators": {"loss": {"intra_adversarial_weight": 0.0}},
-    "no_inter_discriminators": {"loss": {"inter_adversarial_weight": 0.0}},
-    "no_weight_sharing": {"model": {"share_common_layers": False}},
-    # Without the semantic loss the classifier is untrained, so retrieval
-    # ranks the common representation itself.
-    "no_semantic_loss": {
-        "loss": {"semantic_weight": 0.0},
-        "model": {"representation": "standardized_common"},
-    },
-}
+DIRECTIONS = ("image_to_text", "text_to_image")
 
-# The dtype policies compared with float32 (`--mixed_precision`).
+# Each ablation changes one part of the `features` preset: a contrastive term
+# taken away, or a part of the paper's method (its two adversarial games, its
+# semantic classifier term, its shared common layers) put back.
+ABLATIONS = (
+    {"loss": {"pair_contrastive_weight": 0.0}},
+    {"loss": {"inter_adversarial_weight": 1.0}},
+    # The intra-modality game judges reconstructions: it needs decoders.
+    {"loss": {"intra_adversarial_weight": 1.0}, "model": {"decoder_units": (256,)}},
+    {"loss": {"semantic_weight": 1.0}},
+    {"model": {"share_common_layers": False}},
+)
+
+# Instance relevance: recall of the true partner at these ranks.
+RECALL_K_VALUES = (1, 5, 10)
+
+# The dtype policies compared with float32 (`--mixed_precision`): the aim is
+# test MAP within 0.01 of it.
 PRECISION_POLICIES = ("mixed_bfloat16", "mixed_float16")
 
 
@@ -61,7 +66,7 @@ def _prepared(split, data_config, statistics_of=None):
 
 
 def cca_scores(train, test, data_config, components=None):
-    """Test MAP of CCA fitted on the training pairs.
+    """Test scores of CCA fitted on the training pairs.
 
     Args:
         train: Training `PairedSplit`.
@@ -70,7 +75,7 @@ def cca_scores(train, test, data_config, components=None):
         components: CCA dimensions; default: the smaller feature size.
 
     Returns:
-        Dict of `cross_modal_retrieval_scores`.
+        Dict of `test_scores`.
     """
     from sklearn.cross_decomposition import CCA
 
@@ -79,13 +84,11 @@ def cca_scores(train, test, data_config, components=None):
     components = components or min(train_images.shape[1], train_texts.shape[1])
     cca = CCA(n_components=components, max_iter=2000).fit(train_images, train_texts)
     images, texts = cca.transform(test_images, test_texts)
-    return cross_modal_retrieval_scores(
-        _normalized(images), _normalized(texts), test.labels, k_values=()
-    )
+    return test_scores(images, texts, test.labels)
 
 
 def semantic_matching_scores(train, test, data_config):
-    """Test MAP of semantic matching: cosine of class posteriors.
+    """Test scores of semantic matching: cosine of class posteriors.
 
     Args:
         train: Training `PairedSplit` (single-label).
@@ -93,7 +96,7 @@ def semantic_matching_scores(train, test, data_config):
         data_config: The `DataConfig` whose feature transforms apply.
 
     Returns:
-        Dict of `cross_modal_retrieval_scores`.
+        Dict of `test_scores`.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -105,82 +108,102 @@ def semantic_matching_scores(train, test, data_config):
         strict=True,
     ):
         model = LogisticRegression(max_iter=2000).fit(train_features, classes)
-        posteriors.append(_normalized(model.predict_proba(test_features)))
-    return cross_modal_retrieval_scores(*posteriors, test.labels, k_values=())
+        posteriors.append(model.predict_proba(test_features))
+    return test_scores(*posteriors, test.labels)
 
 
-def _normalized(x):
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def cmgan_scores(config, seeds, ablations=tuple(ABLATIONS), work_dir=None):
-    """Trains and evaluates CM-GAN for each ablation and seed.
+def test_scores(image_embeddings, text_embeddings, labels):
+    """MAP@all and recall@k of the true partner, Image→Text and Text→Image.
 
     Args:
-        config: Base `ExperimentConfig` (its `runtime.model_dir` is ignored).
-        seeds: Training seeds.
-        ablations: Names from `ABLATIONS`.
-        work_dir: Where runs are written; default: a temporary directory.
+        image_embeddings: float array `(num_pairs, dim)`.
+        text_embeddings: float array `(num_pairs, dim)`, row `i` paired with
+            image `i`.
+        labels: class ids `(num_pairs,)` or multi-hot `(num_pairs, classes)`.
 
     Returns:
-        Dict from ablation name to a dict with `map_image_to_text` and
-        `map_text_to_image` lists (one value per seed), their means and
-        standard deviations, and `training_time_s` per seed.
+        Dict with `map_image_to_text`, `map_text_to_image` and
+        `recall@{k}_image_to_text` / `_text_to_image` for `RECALL_K_VALUES`.
     """
-    return _variant_scores(
-        config, {name: ABLATIONS[name] for name in ablations}, seeds, work_dir
+    report = retrieval_report(
+        image_embeddings, text_embeddings, labels, recall_k_values=RECALL_K_VALUES
+    )
+    scores = {}
+    for direction in DIRECTIONS:
+        scores[f"map_{direction}"] = report[direction]["map"]
+        for k in RECALL_K_VALUES:
+            scores[f"recall@{k}_{direction}"] = report[direction][f"recall@{k}"]
+    return scores
+
+
+def encoder_scores(encoder, split):
+    """`test_scores` of a `CrossModalEncoder` on a split's pairs."""
+    return test_scores(
+        encoder.predict_arrays(split.images, "image"),
+        encoder.predict_arrays(split.texts, "text"),
+        split.labels,
     )
 
 
-def precision_scores(config, seeds, policies=PRECISION_POLICIES, work_dir=None):
-    """Trains and evaluates CM-GAN under each mixed dtype policy and seed.
+def cmgan_scores(config, seeds, dataset, *, work_dir=None):
+    """Trains `config` once per seed and scores what each run ranks.
 
-    The runs differ from `cmgan_scores`' `full` ones (float32) only in
-    `training.mixed_precision`, so the two give the cost of mixed precision
-    in test MAP (the aim: within 0.01).
+    Each run's epoch is chosen on its validation split, as `cmgan-train`
+    does; the test split is scored once, at the end. A run that ranks class
+    probabilities is also scored by its standardised common representation,
+    which search over a collection ranks.
 
     Args:
-        config: Base `ExperimentConfig` (its `runtime.model_dir` is ignored).
+        config: `ExperimentConfig` (its `runtime.model_dir` is ignored).
         seeds: Training seeds.
-        policies: Names from `config.MIXED_PRECISION_POLICIES`.
+        dataset: The `CrossModalDataset` to train and test on.
         work_dir: Where runs are written; default: a temporary directory.
 
     Returns:
-        Dict from policy name to a summary as `cmgan_scores` returns.
+        Dict from representation name to a summary: `test_scores` keys, each
+        a list with one value per seed, with `_mean` and `_std` beside each;
+        `validation_map_image_to_text` / `_text_to_image` (the chosen
+        epoch's, for the representation the run was trained to rank) and
+        `training_time_s`, lists too.
     """
-    variants = {p: {"training": {"mixed_precision": p}} for p in policies}
-    return _variant_scores(config, variants, seeds, work_dir)
-
-
-def _variant_scores(config, variants, seeds, work_dir):
-    """Trains and evaluates each variant (name to config sections) and seed."""
-    results = {}
+    runs = {}
     with tempfile.TemporaryDirectory(dir=work_dir) as root:
-        for name, sections in variants.items():
-            runs = []
-            for seed in seeds:
-                run_config = config.replace(
-                    **{
-                        **sections,
-                        "training": {**sections.get("training", {}), "seed": seed},
-                        "runtime": {
-                            "model_dir": os.path.join(root, f"{name}_{seed}"),
-                            "verbose": 0,
-                        },
-                    }
+        for seed in seeds:
+            model_dir = os.path.join(root, f"seed_{seed}")
+            metrics = train(
+                config.replace(
+                    training={"seed": seed},
+                    runtime={"model_dir": model_dir, "verbose": 0},
+                ),
+                dataset=dataset,
+            )
+            _, encoder = load_run(model_dir)
+            record = {
+                f"validation_map_{d}": metrics["validation"][f"map_{d}"]
+                for d in DIRECTIONS
+            }
+            record["training_time_s"] = metrics["training_time_s"]
+            runs.setdefault(encoder.representation, []).append(
+                {**record, **encoder_scores(encoder, dataset.test)}
+            )
+            if encoder.representation == "class_probabilities":
+                common = CrossModalEncoder.from_generator(
+                    encoder.generator,
+                    dataset.train.images,
+                    dataset.train.texts,
+                    representation="standardized_common",
+                    multi_label=dataset.multi_label,
                 )
-                metrics = train(run_config)
-                scores, _ = evaluate(run_config.runtime.model_dir)
-                runs.append((scores, metrics["training_time_s"]))
-            results[name] = _summary(runs)
-    return results
+                runs.setdefault(common.representation, []).append(
+                    encoder_scores(common, dataset.test)
+                )
+    return {name: _summary(records) for name, records in runs.items()}
 
 
-def _summary(runs):
-    summary = {"training_time_s": [seconds for _, seconds in runs]}
-    for key in ("map_image_to_text", "map_text_to_image"):
-        values = [scores[key] for scores, _ in runs]
-        summary[key] = values
-        summary[f"{key}_mean"] = statistics.fmean(values)
-        summary[f"{key}_std"] = statistics.pstdev(values)
+def _summary(records):
+    """Lists each key over runs; adds mean and spread of the test scores."""
+    summary = {key: [record[key] for record in records] for key in records[0]}
+    for key in [k for k in summary if k.startswith(("map_", "recall@"))]:
+        summary[f"{key}_mean"] = statistics.fmean(summary[key])
+        summary[f"{key}_std"] = statistics.pstdev(summary[key])
     return summary
