@@ -392,7 +392,7 @@ def _quality_section():
         variants = [
             (
                 name,
-                config.replace(training={"epochs": 1}, runtime={"jit_compile": False}),
+                config.replace(training={"epochs": 3}, runtime={"jit_compile": False}),
             )
             for name, config in variants
         ]
