@@ -154,8 +154,7 @@ class TestSmokeQualityAndRetrieval:
                 <= scores[f"recall@10_image_to_text{mean}"]
             )
         assert (
-            "validation_map_text_to_image"
-            not in rows[f"--preset=wikipedia{smoke}", "standardized_common"]
+            "validation_map_text_to_image" not in rows[wikipedia, "standardized_common"]
         )
         cca = quality["baselines"]["CCA"]
         assert f"| {cca['map_text_to_image']:.3f} |" in text
