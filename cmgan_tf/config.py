@@ -436,14 +436,41 @@ class LossConfig:
         "Weight of DSCMR's discrimination loss: the cosine of any two items, of "
         "either modality, should predict whether they share a label.",
     )
+    # On wikipedia_classic's validation split 0.2-0.3 did best and 0.05
+    # clearly worse (benchmark_results/quality_issue16.md); cosines do not
+    # depend on the features' or the common representation's size.
+    contrastive_temperature: float = _field(
+        0.2,
+        "Softmax temperature of both contrastive terms on cosine similarities; "
+        "smaller values sharpen them.",
+    )
+
+    def weights(self):
+        """Returns `{term: weight}`, the `*_weight` fields without the suffix.
+
+        Example:
+        >>> LossConfig().weights()["semantic"]
+        1.0
+        """
+        return {
+            f.name.removesuffix("_weight"): getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name.endswith("_weight")
+        }
 
     def __post_init__(self):
-        names = [f.name for f in dataclasses.fields(self)]
-        for name in names:
-            checks.check_non_negative(name, getattr(self, name))
+        weights = self.weights()
+        for term, weight in weights.items():
+            checks.check_non_negative(f"{term}_weight", weight)
         checks.require(
-            any(getattr(self, name) > 0 for name in names),
+            any(weight > 0 for weight in weights.values()),
             "At least one loss weight must be positive; all are zero.",
+        )
+        checks.require(
+            isinstance(self.contrastive_temperature, float)
+            and self.contrastive_temperature > 0,
+            "`contrastive_temperature` must be a positive float. Received: "
+            f"contrastive_temperature={self.contrastive_temperature!r}",
         )
 
 

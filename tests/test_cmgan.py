@@ -16,6 +16,7 @@ from cmgan_tf.runs.evaluation import evaluate
 from cmgan_tf.runs.model_dir import load_run
 from cmgan_tf.runs.trainer import train
 from cmgan_tf.training.builder import build_cmgan, build_optimizers
+from cmgan_tf.training.cmgan import CMGAN
 from cmgan_tf.training.distribution import make_strategy
 
 SMOKE = preset("smoke")
@@ -279,3 +280,24 @@ def test_wikipedia_preset_trains_and_exports_its_averaged_encoder(
     assert metrics["validation"]["map_mean"] == pytest.approx(
         metrics["history"]["val_map_mean"][best], abs=1e-6
     )
+
+
+def test_the_contrastive_temperature_reaches_the_generator_loss(paired_split):
+    config = SMOKE.replace(
+        loss={
+            "semantic_weight": 0.0,
+            "intra_adversarial_weight": 0.0,
+            "inter_adversarial_weight": 0.0,
+            "class_contrastive_weight": 1.0,
+            "contrastive_temperature": 0.05,
+        }
+    )
+    cmgan = build_cmgan(config, paired_split, multi_label=False)
+    assert cmgan.contrastive_temperature == 0.05
+    restored = CMGAN.from_config(cmgan.get_config())
+    assert restored.contrastive_temperature == 0.05
+    batch = _batch(paired_split)
+    _, sharp = cmgan._generator_losses(batch)
+    cmgan.contrastive_temperature = 1.0
+    _, soft = cmgan._generator_losses(batch)
+    assert float(sharp) != pytest.approx(float(soft), rel=1e-3)

@@ -185,13 +185,19 @@ def test_shared_decoder_layers_may_equal_the_number_of_decoder_blocks():
 
 
 def test_all_loss_weights_zero_is_rejected():
-    zeros = {f.name: 0.0 for f in dataclasses.fields(LossConfig)}
+    zeros = {f"{term}_weight": 0.0 for term in LossConfig().weights()}
     with pytest.raises(InvalidInputError, match="loss weight"):
         LossConfig(**zeros)
     with pytest.raises(InvalidInputError, match="loss weight"):
         ExperimentConfig().replace(loss=zeros)
     # One positive weight is enough.
     assert LossConfig(**{**zeros, "reconstruction_weight": 1.0})
+
+
+@pytest.mark.parametrize("value", [0.0, -0.1])
+def test_a_contrastive_temperature_must_be_a_positive_float(value):
+    with pytest.raises(InvalidInputError, match="`contrastive_temperature` must be"):
+        ExperimentConfig().replace(loss={"contrastive_temperature": value})
 
 
 def test_non_integer_seed_is_rejected():

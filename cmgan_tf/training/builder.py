@@ -1,7 +1,6 @@
 """Builds the CM-GAN, its tokeniser and its optimizers from a config."""
 
 import contextlib
-import dataclasses
 
 import keras
 from absl import logging
@@ -183,10 +182,8 @@ def build_cmgan(config, train_split, multi_label, text_vectorizer=None):
                 )
         cmgan = CMGAN(
             build_generator(config, train_split, text_vectorizer),
-            loss_weights={
-                f.name.removesuffix("_weight"): getattr(weights, f.name)
-                for f in dataclasses.fields(weights)
-            },
+            loss_weights=weights.weights(),
+            contrastive_temperature=weights.contrastive_temperature,
             multi_label=multi_label,
             seed=config.training.seed,
             name="cmgan",

@@ -22,12 +22,6 @@ LOSS_TERMS = (
     "label_similarity",
 )
 
-# Softmax temperature of the contrastive terms on cosine similarities. On
-# wikipedia_classic's validation split 0.2-0.3 did best and 0.05 clearly worse
-# (benchmark_results/quality_issue16.md); cosines do not depend on the
-# features' or the common representation's size.
-CONTRASTIVE_TEMPERATURE = 0.2
-
 
 @keras.saving.register_keras_serializable(package="cmgan_tf")
 class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
@@ -64,6 +58,8 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
         loss_weights: Dict from the names in `LOSS_TERMS` to weights.
         multi_label: Whether items may have several labels.
         seed: Seed of the mismatched-item draws.
+        contrastive_temperature: Softmax temperature of the contrastive terms
+            on cosine similarities. Defaults to `0.2`.
         **kwargs: Base model arguments.
 
     Example:
@@ -91,6 +87,7 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
         loss_weights=None,
         multi_label=False,
         seed=0,
+        contrastive_temperature=0.2,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -109,6 +106,7 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
         self.text_inter_discriminator = text_inter_discriminator
         self.multi_label = multi_label
         self.seed = seed
+        self.contrastive_temperature = contrastive_temperature
         self._check_discriminators()
         self.generator_steps = 1
         self._step_function = None
@@ -421,14 +419,16 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
             )
         if self.loss_weights["pair_contrastive"] > 0:
             terms["pair_contrastive"] = losses.pair_contrastive_loss(
-                out["image_common"], out["text_common"], CONTRASTIVE_TEMPERATURE
+                out["image_common"],
+                out["text_common"],
+                self.contrastive_temperature,
             )
         if self.loss_weights["class_contrastive"] > 0:
             terms["class_contrastive"] = losses.class_contrastive_loss(
                 out["image_common"],
                 out["text_common"],
                 batch["labels"],
-                CONTRASTIVE_TEMPERATURE,
+                self.contrastive_temperature,
             )
         if self.loss_weights["label_similarity"] > 0:
             terms["label_similarity"] = losses.label_similarity_loss(
@@ -527,6 +527,7 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
             "loss_weights": self.loss_weights,
             "multi_label": self.multi_label,
             "seed": self.seed,
+            "contrastive_temperature": self.contrastive_temperature,
         }
 
     @classmethod
