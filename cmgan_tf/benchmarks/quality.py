@@ -163,8 +163,8 @@ def cmgan_scores(config, seeds, dataset, *, work_dir=None):
         Dict from representation name to a summary: `test_scores` keys, each
         a list with one value per seed, with `_mean` and `_std` beside each;
         `validation_map_image_to_text` / `_text_to_image` (the chosen
-        epoch's, for the representation the run was trained to rank) and
-        `training_time_s`, lists too.
+        epoch's, for the representation the run was trained to rank),
+        `best_epoch` (that epoch, from 1) and `training_time_s`, lists too.
     """
     runs = {}
     with tempfile.TemporaryDirectory(dir=work_dir) as root:
@@ -182,6 +182,7 @@ def cmgan_scores(config, seeds, dataset, *, work_dir=None):
                 f"validation_map_{d}": metrics["validation"][f"map_{d}"]
                 for d in DIRECTIONS
             }
+            record["best_epoch"] = metrics["best_epoch"]
             record["training_time_s"] = metrics["training_time_s"]
             runs.setdefault(encoder.representation, []).append(
                 {**record, **encoder_scores(encoder, dataset.test)}
