@@ -348,12 +348,12 @@ def test_quality_scores_rank_partners_and_classes():
     # points elsewhere. Each image's nearest text is its own partner.
     images = np.array([[1.0, 0.1, 0.0], [1.0, -0.1, 0.0], [0.0, 0.0, 1.0]])
     texts = images + np.array([[0.0, 0.05, 0.0], [0.0, -0.05, 0.0], [0.0, 0.0, 0.0]])
-    scores = quality.test_scores(images, texts, np.array([0, 0, 1]))
+    scores = quality.ranking_scores(images, texts, np.array([0, 0, 1]))
     assert scores["map_image_to_text"] == scores["map_text_to_image"] == 1.0
     assert scores["recall@1_image_to_text"] == scores["recall@1_text_to_image"] == 1.0
     # Swapping the two class-0 texts keeps every class right and every
     # partner second.
-    swapped = quality.test_scores(images, texts[[1, 0, 2]], np.array([0, 0, 1]))
+    swapped = quality.ranking_scores(images, texts[[1, 0, 2]], np.array([0, 0, 1]))
     assert swapped["map_image_to_text"] == 1.0
     assert swapped["recall@1_image_to_text"] == pytest.approx(1 / 3)
     assert swapped["recall@5_image_to_text"] == 1.0

@@ -75,7 +75,7 @@ def cca_scores(train, test, data_config, components=None):
         components: CCA dimensions; default: the smaller feature size.
 
     Returns:
-        Dict of `test_scores`.
+        Dict of `ranking_scores`.
     """
     from sklearn.cross_decomposition import CCA
 
@@ -84,7 +84,7 @@ def cca_scores(train, test, data_config, components=None):
     components = components or min(train_images.shape[1], train_texts.shape[1])
     cca = CCA(n_components=components, max_iter=2000).fit(train_images, train_texts)
     images, texts = cca.transform(test_images, test_texts)
-    return test_scores(images, texts, test.labels)
+    return ranking_scores(images, texts, test.labels)
 
 
 def semantic_matching_scores(train, test, data_config):
@@ -96,7 +96,7 @@ def semantic_matching_scores(train, test, data_config):
         data_config: The `DataConfig` whose feature transforms apply.
 
     Returns:
-        Dict of `test_scores`.
+        Dict of `ranking_scores`.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -109,10 +109,10 @@ def semantic_matching_scores(train, test, data_config):
     ):
         model = LogisticRegression(max_iter=2000).fit(train_features, classes)
         posteriors.append(model.predict_proba(test_features))
-    return test_scores(*posteriors, test.labels)
+    return ranking_scores(*posteriors, test.labels)
 
 
-def test_scores(image_embeddings, text_embeddings, labels):
+def ranking_scores(image_embeddings, text_embeddings, labels):
     """MAP@all and recall@k of the true partner, Image→Text and Text→Image.
 
     Args:
@@ -137,8 +137,8 @@ def test_scores(image_embeddings, text_embeddings, labels):
 
 
 def encoder_scores(encoder, split):
-    """`test_scores` of a `CrossModalEncoder` on a split's pairs."""
-    return test_scores(
+    """`ranking_scores` of a `CrossModalEncoder` on a split's pairs."""
+    return ranking_scores(
         encoder.predict_arrays(split.images, "image"),
         encoder.predict_arrays(split.texts, "text"),
         split.labels,
@@ -160,7 +160,7 @@ def cmgan_scores(config, seeds, dataset, *, work_dir=None):
         work_dir: Where runs are written; default: a temporary directory.
 
     Returns:
-        Dict from representation name to a summary: `test_scores` keys, each
+        Dict from representation name to a summary: `ranking_scores` keys, each
         a list with one value per seed, with `_mean` and `_std` beside each;
         `validation_map_image_to_text` / `_text_to_image` (the chosen
         epoch's, for the representation the run was trained to rank),

@@ -160,7 +160,7 @@ def quality_table(results):
     Args:
         results: The quality section's results: `cmgan`, rows of
             `configuration`, `ranks` and a `quality.cmgan_scores` summary;
-            `baselines`, method name to `quality.test_scores`.
+            `baselines`, method name to `quality.ranking_scores`.
     """
     directions = ("image_to_text", "text_to_image")
 
