@@ -127,6 +127,22 @@ def check_non_negative(name, value):
     return value
 
 
+def check_positive_float(name, value):
+    """Returns `value`, raising unless it is a float > 0.
+
+    An `int` is refused, as a float field's JSON or flag value is always
+    written with a point.
+
+    Raises:
+        InvalidInputError: naming the argument and the value.
+    """
+    require(
+        isinstance(value, float) and value > 0,
+        f"`{name}` must be a positive float. Received: {name}={value!r}",
+    )
+    return value
+
+
 def check_float_in(name, value, low, high, *, include_high=False):
     """Returns `value`, raising unless it is a float with `low < value < high`.
 

@@ -376,11 +376,7 @@ class ModelConfig:
             "inter_discriminator", self.inter_discriminator, INTER_DISCRIMINATORS
         )
         checks.check_choice("representation", self.representation, REPRESENTATIONS)
-        checks.require(
-            isinstance(self.temperature, float) and self.temperature > 0,
-            "`temperature` must be a positive float. "
-            f"Received: temperature={self.temperature!r}",
-        )
+        checks.check_positive_float("temperature", self.temperature)
 
     @property
     def common_dim(self):
@@ -466,11 +462,8 @@ class LossConfig:
             any(weight > 0 for weight in weights.values()),
             "At least one loss weight must be positive; all are zero.",
         )
-        checks.require(
-            isinstance(self.contrastive_temperature, float)
-            and self.contrastive_temperature > 0,
-            "`contrastive_temperature` must be a positive float. Received: "
-            f"contrastive_temperature={self.contrastive_temperature!r}",
+        checks.check_positive_float(
+            "contrastive_temperature", self.contrastive_temperature
         )
 
 
@@ -534,11 +527,7 @@ class TrainingConfig:
             and self.seed >= 0,
             f"`seed` must be a non-negative integer. Received: seed={self.seed!r}",
         )
-        checks.require(
-            isinstance(self.learning_rate, float) and self.learning_rate > 0,
-            "`learning_rate` must be a positive float. "
-            f"Received: learning_rate={self.learning_rate!r}",
-        )
+        checks.check_positive_float("learning_rate", self.learning_rate)
         checks.check_rate("ema_momentum", self.ema_momentum)
         for name in ("beta_1", "lr_decay_rate"):
             checks.check_float_in(
