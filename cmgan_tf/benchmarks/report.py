@@ -2,6 +2,8 @@
 
 import statistics
 
+from cmgan_tf.benchmarks.quality import DIRECTIONS, RECALL_K_VALUES
+
 
 def _table(header, rows):
     lines = ["| " + " | ".join(header) + " |"]
@@ -162,12 +164,11 @@ def quality_table(results):
             `configuration`, `ranks` and a `quality.cmgan_scores` summary;
             `baselines`, method name to `quality.ranking_scores`.
     """
-    directions = ("image_to_text", "text_to_image")
 
     def recalls(scores, suffix=""):
         return [
-            " / ".join(f"{scores[f'recall@{k}_{d}{suffix}']:.3f}" for d in directions)
-            for k in (1, 5, 10)
+            " / ".join(f"{scores[f'recall@{k}_{d}{suffix}']:.3f}" for d in DIRECTIONS)
+            for k in RECALL_K_VALUES
         ]
 
     rows = []
@@ -175,7 +176,7 @@ def quality_table(results):
         validation = (
             " / ".join(
                 f"{statistics.fmean(row[f'validation_map_{d}']):.3f}"
-                for d in directions
+                for d in DIRECTIONS
             )
             if "validation_map_image_to_text" in row
             else "(the run above)"
@@ -187,7 +188,7 @@ def quality_table(results):
                 validation,
                 *(
                     f"{row[f'map_{d}_mean']:.3f} ± {row[f'map_{d}_std']:.3f}"
-                    for d in directions
+                    for d in DIRECTIONS
                 ),
                 *recalls(row, "_mean"),
             )
@@ -198,7 +199,7 @@ def quality_table(results):
                 name,
                 "",
                 "",
-                *(f"{scores[f'map_{d}']:.3f}" for d in directions),
+                *(f"{scores[f'map_{d}']:.3f}" for d in DIRECTIONS),
                 *recalls(scores),
             )
         )
@@ -210,9 +211,7 @@ def quality_table(results):
             "validation MAP I→T / T→I",
             "test MAP I→T",
             "test MAP T→I",
-            "R@1 I→T / T→I",
-            "R@5 I→T / T→I",
-            "R@10 I→T / T→I",
+            *(f"R@{k} I→T / T→I" for k in RECALL_K_VALUES),
         ),
         rows,
     )

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from cmgan_tf.config import LossConfig
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.autoencoder import MODALITIES
 from cmgan_tf.training import keras_compat, losses
@@ -59,7 +60,7 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
         multi_label: Whether items may have several labels.
         seed: Seed of the mismatched-item draws.
         contrastive_temperature: Softmax temperature of the contrastive terms
-            on cosine similarities. Defaults to `0.2`.
+            on cosine similarities. Defaults to `LossConfig`'s (0.2).
         **kwargs: Base model arguments.
 
     Example:
@@ -87,7 +88,7 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
         loss_weights=None,
         multi_label=False,
         seed=0,
-        contrastive_temperature=0.2,
+        contrastive_temperature=LossConfig.contrastive_temperature,
         **kwargs,
     ):
         super().__init__(**kwargs)
