@@ -20,6 +20,7 @@ from cmgan_tf.models.raw_trunks import (
 )
 from cmgan_tf.models.trunks import FeatureTrunk
 from cmgan_tf.training.cmgan import CMGAN
+from cmgan_tf.training.optimizers import FusedAdam
 
 
 @contextlib.contextmanager
@@ -242,6 +243,9 @@ def _initialise_word_embeddings(embedding, vocabulary, path):
 def build_optimizers(training, steps_per_epoch):
     """Returns `(d_optimizer, g_optimizer)`: Adam with step learning-rate decay.
 
+    Adam is `FusedAdam`: Keras' Adam, with the update done by TensorFlow's
+    fused kernel.
+
     Both clip their gradients' global norm to `clip_norm` when it is positive.
     The generator's optimizer also applies `weight_decay` and, with a positive
     `ema_momentum`, keeps a moving average of the generator's weights (see
@@ -268,7 +272,7 @@ def build_optimizers(training, steps_per_epoch):
             decay_rate=training.lr_decay_rate,
             staircase=True,
         )
-        optimizer = keras.optimizers.Adam(
+        optimizer = FusedAdam(
             schedule,
             beta_1=training.beta_1,
             global_clipnorm=training.clip_norm or None,
