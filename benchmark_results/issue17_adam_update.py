@@ -4,7 +4,7 @@ Times, in a process of its own, one update of 12.9M float32 parameters (the
 shapes of a 4096/300-d `reference` generator's largest layers):
 
 - `keras`: `keras.optimizers.Adam.apply` inside one XLA-compiled
-  `tf.function`, as `training/keras_compat.compiled_apply` runs it;
+  `tf.function` (how the step applied it before whole-step XLA);
 - `fused`: TensorFlow's fused `ResourceApplyAdam` kernel, one op per
   variable (the same update rule, on slot variables of its own).
 

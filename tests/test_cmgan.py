@@ -15,6 +15,7 @@ from cmgan_tf.presets import preset
 from cmgan_tf.runs.evaluation import evaluate
 from cmgan_tf.runs.model_dir import load_run
 from cmgan_tf.runs.trainer import train
+from cmgan_tf.training import keras_compat
 from cmgan_tf.training.builder import build_cmgan, build_optimizers
 from cmgan_tf.training.cmgan import CMGAN
 from cmgan_tf.training.distribution import make_strategy
@@ -233,6 +234,22 @@ _XLA_SCRIPT = textwrap.dedent(
         print("trained with XLA", xla, file=sys.stderr, flush=True)
     """
 )
+
+
+@pytest.mark.parametrize("strategy", ["default", "mirrored"])
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_xla_compiles_the_whole_step_on_one_device_and_per_replica_otherwise(
+    paired_split, strategy, jit_compile
+):
+    with make_strategy(strategy).scope():
+        cmgan = _compiled_cmgan(SMOKE, paired_split, jit_compile=jit_compile)
+    # Keras' own whole-step compilation fails under a strategy
+    # (keras_compat.xla_compilation).
+    assert cmgan.jit_compile == (jit_compile and strategy == "default")
+    with make_strategy(strategy).scope():
+        whole_step, per_replica = keras_compat.xla_compilation(jit_compile)
+    assert whole_step == cmgan.jit_compile
+    assert per_replica == (jit_compile and strategy == "mirrored")
 
 
 @pytest.mark.slow

@@ -34,11 +34,14 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
     optimizer.
 
     Each update runs the player's forward pass, losses and gradients as one
-    function, compiled with XLA unless `compile(jit_compile=False)`, and
-    applies the gradients outside it; the function returns the player's new
-    batch-norm statistics and dropout seeds, which the step assigns after
-    averaging them over replicas. Where this departs from Keras' own `fit`
-    path, the reason is a work-around in `keras_compat`.
+    function and applies the gradients after it; the function returns the
+    player's new batch-norm statistics and dropout seeds, which the step
+    assigns after averaging them over replicas. Unless
+    `compile(jit_compile=False)`, XLA compiles the whole step (Keras' own
+    `jit_compile`) on one device, and each replica's function under a
+    distribution strategy, where Keras' whole-step compilation fails. Where
+    this departs from Keras' own `fit` path, the reason is a work-around in
+    `keras_compat`.
 
     Under a mixed dtype policy the losses are computed in float32 from the
     generator's outputs cast to float32; a player whose optimizer is a
@@ -202,8 +205,9 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
             g_optimizer: Optimizer of the generator.
             generator_steps: Generator updates per discriminator update.
                 Defaults to 5, as in the authors' code.
-            jit_compile: Compile each player's forward pass, losses and
-                gradients with XLA. Defaults to `True`.
+            jit_compile: Compile with XLA: the whole step on one device,
+                each player's forward pass, losses and gradients per replica
+                under a distribution strategy. Defaults to `True`.
             **kwargs: Passed to `keras.Model.compile` (e.g. `steps_per_execution`).
 
         Raises:
@@ -220,19 +224,15 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
                 "`generator_steps` must be a positive integer. "
                 f"Received: generator_steps={generator_steps!r}"
             )
-        # Keras' whole-step XLA compilation is replaced by the per-replica
-        # one below, so it is always off here.
-        super().compile(jit_compile=False, **kwargs)
+        whole_step, per_replica = keras_compat.xla_compilation(jit_compile)
+        super().compile(jit_compile=whole_step, **kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.generator_steps = generator_steps
-        self.jit_compile_steps = bool(jit_compile)
         # One function, traced once per player (`player` is a Python string).
         self._step_function = keras_compat.compile_replica_function(
-            self._losses_and_gradients, self.jit_compile_steps
+            self._losses_and_gradients, per_replica
         )
-        # One optimizer update per player and set of updated variables.
-        self._apply_functions = {}
         self._build_optimizers()
 
     def call(self, inputs, training=None):
@@ -472,13 +472,9 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
             (g, v) for g, v in zip(gradients, trainable, strict=True) if g is not None
         ]
         gradients, variables = zip(*updates, strict=True)
-        key = (player, tuple(id(v) for v in variables))
-        if key not in self._apply_functions:
-            self._apply_functions[key] = keras_compat.compiled_apply(
-                optimizer, list(variables), self.jit_compile_steps
-            )
-        self._apply_functions[key](
-            keras_compat.clip_across_replicas(gradients, clip_norm, loss_scale)
+        optimizer.apply(
+            keras_compat.clip_across_replicas(gradients, clip_norm, loss_scale),
+            list(variables),
         )
         keras_compat.assign_replica_mean(non_trainable, new_values)
         for name, value in terms.items():

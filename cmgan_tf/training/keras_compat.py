@@ -18,8 +18,6 @@ not have, not a fix of one it has.
 import keras
 import tensorflow as tf
 
-from cmgan_tf.training.optimizers import FusedAdam
-
 
 class SkipSymbolicBuildWhenBuilt:
     """Mixin for a `keras.Model` that skips Keras' symbolic build once built.
@@ -95,20 +93,45 @@ def build_optimizer(optimizer, variables):
         optimizer.build(variables)
 
 
-def compile_replica_function(function, jit_compile):
-    """Returns `function` compiled per replica, with XLA if `jit_compile`.
+def xla_compilation(jit_compile):
+    """Returns `(whole_step, per_replica)`: what of a step XLA compiles.
 
     Keras' `compile(jit_compile=True)` compiles the whole `train_step` on each
     replica, including the optimizer's cross-replica reduction and update of
     mirrored variables, which fails under `MirroredStrategy` in Keras 3.15
     with "Trying to access resource ... located in device CPU:1 from device
     CPU:0" (see TensorFlow's XLA known issues, "tf.Variable on a different
-    device"). Compiling only the per-replica forward pass, losses and
-    gradients, and applying them outside, keeps XLA on under every strategy;
-    the model itself is compiled with `jit_compile=False`.
+    device"). Under a distribution strategy, therefore, only each replica's
+    forward pass, losses and gradients are compiled (`compile_replica_function`)
+    and the update is applied outside. With one device and no strategy,
+    Keras' own whole-step compilation works and is the faster of the two:
+    both players' updates, the optimizer steps and the metrics become one XLA
+    computation instead of one per update plus the ops between them (on the
+    2-core CPU, the `wikipedia` preset's step 4.8–4.9 ms against 6.0–6.1 ms,
+    the paper-size step 225–238 ms against 243–248 ms, alternated twice).
 
     Delete when: `test_keras_xla_still_fails_under_mirrored` fails; then
-    `compile(jit_compile=True)` can be forwarded to Keras.
+    `jit_compile` can always be forwarded to Keras.
+
+    Args:
+        jit_compile: Whether the step is to be compiled with XLA.
+
+    Returns:
+        `(whole_step, per_replica)`: whether to pass `jit_compile=True` to
+        `keras.Model.compile`, and whether to compile the per-replica
+        function with XLA; at most one is true.
+    """
+    whole_step = bool(jit_compile) and not tf.distribute.has_strategy()
+    return whole_step, bool(jit_compile) and not whole_step
+
+
+def compile_replica_function(function, jit_compile):
+    """Returns `function` compiled per replica, with XLA if `jit_compile`.
+
+    See `xla_compilation` for when the step is compiled per replica rather
+    than whole.
+
+    Delete when: `xla_compilation` goes.
 
     Args:
         function: The per-replica computation; Python arguments (e.g. a
@@ -119,41 +142,6 @@ def compile_replica_function(function, jit_compile):
         A `tf.function`.
     """
     return tf.function(function, jit_compile=jit_compile)
-
-
-def compiled_apply(optimizer, variables, jit_compile):
-    """Returns `optimizer.apply` of `variables`, compiled with XLA where it helps.
-
-    The optimizer's update is outside the per-replica compiled function (see
-    `compile_replica_function`), and run op by op it is memory-bound: one
-    Keras Adam update of the `reference` generator's 13.2M parameters took
-    28 ms on the 2-core CPU, 11.5 ms compiled with XLA (PyTorch's fused Adam:
-    7 ms), and the paper's step makes five of them. With one device and no
-    distribution strategy the update is compiled with XLA on its own; under a
-    strategy it is not, since the cross-replica reduction and the update of
-    mirrored variables cannot be compiled (the failure that
-    `compile_replica_function` describes). A `FusedAdam` (the trainer's)
-    is never compiled: its kernel is faster than XLA's loop (8.2 ms).
-
-    Delete when: `compile_replica_function` goes; a whole compiled step then
-    includes the update.
-
-    Args:
-        optimizer: A built Keras optimizer.
-        variables: The variables it updates, in the order of the gradients.
-        jit_compile: Whether the step is compiled with XLA.
-
-    Returns:
-        A callable taking the list of gradients.
-    """
-
-    def apply(gradients):
-        optimizer.apply(gradients, variables)
-
-    fused = isinstance(getattr(optimizer, "inner_optimizer", optimizer), FusedAdam)
-    if fused or not jit_compile or tf.distribute.has_strategy():
-        return apply
-    return tf.function(apply, jit_compile=True)
 
 
 def stateless_call(function, variables, values, *, returning):

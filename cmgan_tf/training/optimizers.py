@@ -9,13 +9,15 @@ class FusedAdam(keras.optimizers.Adam):
     """`keras.optimizers.Adam` whose update is one fused kernel per variable.
 
     Keras 3's Adam writes its update as separate element-wise operations
-    (moments, square root, division, subtraction). Run op by op on a CPU each
-    is one pass over the parameters; compiled with XLA they fuse into one loop
-    that runs on one thread. TensorFlow's `ResourceApplyAdam` kernel, which
-    Keras 2's Adam (`tf_keras`) called, does the same update in one
+    (moments, square root, division, subtraction). Where the training step is
+    not compiled with XLA (under a distribution strategy, see
+    `keras_compat.xla_compilation`, or with `--nojit_compile`) each of them is
+    one pass over the parameters. TensorFlow's `ResourceApplyAdam` kernel,
+    which Keras 2's Adam (`tf_keras`) called, does the whole update in one
     multi-threaded pass: one update of the paper-size generator's 12.9M
-    parameters takes 8.2 ms with it against 11.0 ms for Keras' Adam compiled
-    with XLA and 28 ms op by op (`benchmark_results/issue17_adam_update.py`).
+    parameters takes 8.2 ms with it on a 2-core CPU, against 28 ms op by op
+    (and 11.0 ms for Keras' Adam compiled with XLA on its own;
+    `benchmark_results/issue17_adam_update.py`).
 
     The update rule, the hyperparameters, the slot variables (`momentum`,
     `velocity`), the configuration and so the checkpoints are Adam's own;
@@ -25,9 +27,8 @@ class FusedAdam(keras.optimizers.Adam):
     outside `update_step`. With `amsgrad=True`, which the kernel does not
     compute, Adam's own update runs.
 
-    The kernel is not compiled with XLA (XLA would lower it back to its
-    element-wise parts): call `apply` outside `jit_compile` functions, as
-    `keras_compat.compiled_apply` does.
+    Compiled with XLA (the whole training step on one device), the kernel is
+    lowered to the same element-wise operations as Adam's.
 
     Args:
         Those of `keras.optimizers.Adam`.
