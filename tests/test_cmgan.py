@@ -11,6 +11,8 @@ import pytest
 import tensorflow as tf
 
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.models.autoencoder import CrossModalAutoencoder
+from cmgan_tf.models.raw_trunks import ConvImageTrunk, WordCNNTextTrunk
 from cmgan_tf.presets import preset
 from cmgan_tf.runs.evaluation import evaluate
 from cmgan_tf.runs.model_dir import load_run
@@ -250,6 +252,24 @@ def test_xla_compiles_the_whole_step_on_one_device_and_per_replica_otherwise(
         whole_step, per_replica = keras_compat.xla_compilation(jit_compile)
     assert whole_step == cmgan.jit_compile
     assert per_replica == (jit_compile and strategy == "mirrored")
+
+
+def test_raw_input_trunks_are_compiled_per_replica_even_on_one_device():
+    # XLA recompiled the whole step at every step with these trunks
+    # (keras_compat.xla_compilation): 40 s a step instead of 0.1 s.
+    generator = CrossModalAutoencoder(
+        ConvImageTrunk(8, filters=(4,), units=6),
+        WordCNNTextTrunk(
+            20, 5, embedding_dim=4, window_sizes=(2,), filters_per_window=3
+        ),
+        num_classes=3,
+        encoder_units=(8,),
+        common_units=(4,),
+        decoder_units=(),
+    )
+    cmgan = CMGAN(generator, loss_weights={"semantic": 1.0})
+    cmgan.compile(g_optimizer=keras.optimizers.Adam(), jit_compile=True)
+    assert not cmgan.jit_compile
 
 
 @pytest.mark.slow

@@ -211,7 +211,7 @@ def test_keras_xla_still_fails_under_mirrored(mirrored):
     error = _error_of(
         lambda: model.fit(_features(), np.ones((8, 1)), batch_size=8, verbose=0)
     )
-    assert error is not None, REMOVABLE.format("compile_replica_function")
+    assert error is not None, REMOVABLE.format("xla_compilation")
     assert "Trying to access resource" in str(error)
 
 

@@ -9,6 +9,7 @@ from keras import ops
 from cmgan_tf.config import LossConfig
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.autoencoder import MODALITIES
+from cmgan_tf.models.trunks import FeatureTrunk
 from cmgan_tf.training import keras_compat, losses
 from cmgan_tf.training.sampling import sample_mismatched_indices
 
@@ -38,8 +39,9 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
     player's new batch-norm statistics and dropout seeds, which the step
     assigns after averaging them over replicas. Unless
     `compile(jit_compile=False)`, XLA compiles the whole step (Keras' own
-    `jit_compile`) on one device, and each replica's function under a
-    distribution strategy, where Keras' whole-step compilation fails. Where
+    `jit_compile`) on one device with feature trunks, and each replica's
+    function under a distribution strategy (where Keras' whole-step
+    compilation fails) or with raw-input trunks. Where
     this departs from Keras' own `fit` path, the reason is a work-around in
     `keras_compat`.
 
@@ -205,9 +207,9 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
             g_optimizer: Optimizer of the generator.
             generator_steps: Generator updates per discriminator update.
                 Defaults to 5, as in the authors' code.
-            jit_compile: Compile with XLA: the whole step on one device,
-                each player's forward pass, losses and gradients per replica
-                under a distribution strategy. Defaults to `True`.
+            jit_compile: Compile with XLA: the whole step on one device
+                with feature trunks, else each player's forward pass, losses
+                and gradients per replica. Defaults to `True`.
             **kwargs: Passed to `keras.Model.compile` (e.g. `steps_per_execution`).
 
         Raises:
@@ -224,7 +226,15 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
                 "`generator_steps` must be a positive integer. "
                 f"Received: generator_steps={generator_steps!r}"
             )
-        whole_step, per_replica = keras_compat.xla_compilation(jit_compile)
+        # Measured on feature trunks only; with the raw-input trunks XLA
+        # recompiles the whole step at every step (see `xla_compilation`).
+        feature_trunks = all(
+            isinstance(trunk, FeatureTrunk)
+            for trunk in (self.generator.image_trunk, self.generator.text_trunk)
+        )
+        whole_step, per_replica = keras_compat.xla_compilation(
+            jit_compile, whole_step_allowed=feature_trunks
+        )
         super().compile(jit_compile=whole_step, **kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer

@@ -93,7 +93,7 @@ def build_optimizer(optimizer, variables):
         optimizer.build(variables)
 
 
-def xla_compilation(jit_compile):
+def xla_compilation(jit_compile, whole_step_allowed=True):
     """Returns `(whole_step, per_replica)`: what of a step XLA compiles.
 
     Keras' `compile(jit_compile=True)` compiles the whole `train_step` on each
@@ -110,18 +110,29 @@ def xla_compilation(jit_compile):
     2-core CPU, the `wikipedia` preset's step 4.8–4.9 ms against 6.0–6.1 ms,
     the paper-size step 225–238 ms against 243–248 ms, alternated twice).
 
+    The caller can rule the whole step out: with the raw-input trunks of the
+    `shapes` preset (convolutions, max pooling, a word CNN) XLA compiled the
+    whole step again at every step, constant-folding the image trunk's
+    max-pool gradients for 20–35 s each time ("Constant folding an
+    instruction is taking > 2s"), where the per-replica functions take
+    0.1 s a step.
+
     Delete when: `test_keras_xla_still_fails_under_mirrored` fails; then
     `jit_compile` can always be forwarded to Keras.
 
     Args:
         jit_compile: Whether the step is to be compiled with XLA.
+        whole_step_allowed: Whether the step may be compiled whole on one
+            device.
 
     Returns:
         `(whole_step, per_replica)`: whether to pass `jit_compile=True` to
         `keras.Model.compile`, and whether to compile the per-replica
         function with XLA; at most one is true.
     """
-    whole_step = bool(jit_compile) and not tf.distribute.has_strategy()
+    whole_step = (
+        bool(jit_compile) and whole_step_allowed and not tf.distribute.has_strategy()
+    )
     return whole_step, bool(jit_compile) and not whole_step
 
 
