@@ -14,7 +14,7 @@ from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.presets import preset
 from cmgan_tf.runs.export import export_serving_model, export_tflite_model
 from cmgan_tf.runs.model_dir import load_run
-from cmgan_tf.runs.trainer import train
+from cmgan_tf.runs.trainer import slow_setting_advice, train
 from cmgan_tf.training.averaging import GeneratorWeightAveraging
 from cmgan_tf.training.builder import (
     build_cmgan,
@@ -292,3 +292,15 @@ def test_exports_of_a_mixed_float16_run_have_float32_interfaces(mixed_runs, tmp_
         interpreter = Interpreter(model_path=path)
         details = interpreter.get_input_details() + interpreter.get_output_details()
         assert {d["dtype"] for d in details} == {np.float32}, path
+
+
+def test_bfloat16_with_xla_on_a_cpu_is_advised_against():
+    cpu, gpu = ["/job:localhost/replica:0/task:0/device:CPU:0"], ["/device:GPU:0"]
+
+    def config(policy, jit_compile=True):
+        return _config(policy).replace(runtime={"jit_compile": jit_compile})
+
+    assert "--nojit_compile" in slow_setting_advice(config("mixed_bfloat16"), cpu)
+    assert slow_setting_advice(config("mixed_bfloat16"), gpu) is None
+    assert slow_setting_advice(config("float32"), cpu) is None
+    assert slow_setting_advice(config("mixed_bfloat16", False), cpu) is None

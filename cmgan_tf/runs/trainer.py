@@ -191,6 +191,9 @@ class TrainingRun:
             self.config.training.mixed_precision,
         )
         logging.info("%s.", describe(self.config, self.preset_name))
+        advice = slow_setting_advice(self.config, replica_devices(self.strategy))
+        if advice:
+            logging.warning("%s", advice)
         logging.info(
             "Outputs in %s (configuration, checkpoints, TensorBoard logs, "
             "metrics, encoder).",
@@ -360,6 +363,31 @@ class TrainingRun:
             training_time,
         )
         return metrics
+
+
+def slow_setting_advice(config, devices):
+    """Returns advice against a setting known to slow training here, or `None`.
+
+    XLA does not use oneDNN's bfloat16 matrix products on a CPU: the
+    paper-size step under `mixed_bfloat16` took 252 ms with XLA and 175 ms
+    without on a 2-core AVX512-BF16 CPU (BENCHMARKS.md).
+
+    Args:
+        config: An `ExperimentConfig`.
+        devices: Names of the devices the replicas run on.
+    """
+    on_cpu = all(":CPU:" in device.upper() for device in devices)
+    if (
+        on_cpu
+        and config.runtime.jit_compile
+        and config.training.mixed_precision == "mixed_bfloat16"
+    ):
+        return (
+            "mixed_bfloat16 with XLA on a CPU: XLA does not use the CPU's bfloat16 "
+            "matrix products, so training is faster with --nojit_compile (the "
+            "paper-size step: 175 ms against 252 ms on a 2-core CPU, BENCHMARKS.md)."
+        )
+    return None
 
 
 def train(config, *, overwrite=False, dataset=None, preset_name="reference"):
