@@ -226,7 +226,7 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
                 "`generator_steps` must be a positive integer. "
                 f"Received: generator_steps={generator_steps!r}"
             )
-        # Measured on feature trunks only; with the raw-input trunks XLA
+        # Measured on feature trunks only; with the word-CNN text trunk XLA
         # recompiles the whole step at every step (see `xla_compilation`).
         feature_trunks = all(
             isinstance(trunk, FeatureTrunk)

@@ -110,12 +110,18 @@ def xla_compilation(jit_compile, whole_step_allowed=True):
     2-core CPU, the `wikipedia` preset's step 4.8–4.9 ms against 6.0–6.1 ms,
     the paper-size step 225–238 ms against 243–248 ms, alternated twice).
 
-    The caller can rule the whole step out: with the raw-input trunks of the
-    `shapes` preset (convolutions, max pooling, a word CNN) XLA compiled the
-    whole step again at every step, constant-folding the image trunk's
-    max-pool gradients for 20–35 s each time ("Constant folding an
-    instruction is taking > 2s"), where the per-replica functions take
-    0.1 s a step.
+    The caller can rule the whole step out. With the `shapes` preset's
+    raw-input trunks XLA compiled the whole step again at every step (about
+    40 s a step, most of it constant-folding the image trunk's max-pool
+    gradients, where the per-replica functions take 0.1 s a step). The word
+    CNN's embedding lookup brings it on: in the HLO of successive
+    compilations every variable the step reads is a constant (the
+    optimizer's iteration count, the weights), so each update makes a new
+    program. The conv image trunk alone compiles once, and so does the text
+    trunk with the lookup written as a one-hot product, or a plain Keras
+    `Embedding` model under `fit(jit_compile=True)`: it comes from how the
+    step passes variable values into its per-player function, and the cause
+    is not found yet.
 
     Delete when: `test_keras_xla_still_fails_under_mirrored` fails; then
     `jit_compile` can always be forwarded to Keras.
