@@ -182,7 +182,8 @@ class TrainingRun:
             self.dataset.test.num_pairs,
             self.train_split.num_classes,
         )
-        logging.info("Devices: %s.", ", ".join(replica_devices(self.strategy)))
+        devices = replica_devices(self.strategy)
+        logging.info("Devices: %s.", ", ".join(devices))
         logging.info(
             "Strategy %s with %d replica(s); XLA %s; dtype policy %s.",
             type(self.strategy).__name__,
@@ -191,7 +192,7 @@ class TrainingRun:
             self.config.training.mixed_precision,
         )
         logging.info("%s.", describe(self.config, self.preset_name))
-        advice = slow_setting_advice(self.config, replica_devices(self.strategy))
+        advice = slow_setting_advice(self.config, devices)
         if advice:
             logging.warning("%s", advice)
         logging.info(
@@ -376,7 +377,9 @@ def slow_setting_advice(config, devices):
         config: An `ExperimentConfig`.
         devices: Names of the devices the replicas run on.
     """
-    on_cpu = all(":CPU:" in device.upper() for device in devices)
+    on_cpu = all(
+        tf.DeviceSpec.from_string(device).device_type == "CPU" for device in devices
+    )
     if (
         on_cpu
         and config.runtime.jit_compile
