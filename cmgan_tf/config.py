@@ -135,6 +135,14 @@ class DataConfig:
         "histograms).",
     )
     text_transform: str = _field("none", "Same, for text features.")
+    image_kernel_landmarks: int = _field(
+        0,
+        "If > 0, image features (after --image_transform) go through an "
+        "approximate Gaussian-kernel feature map (Nystroem) with this many "
+        "training items as landmarks, the network's input then; 0: none. "
+        "Feature vectors only.",
+    )
+    text_kernel_landmarks: int = _field(0, "Same, for text features.")
     image_size: int = _field(
         64,
         "Side that images are resized to (`image_captions` and `tfds` datasets only).",
@@ -156,6 +164,13 @@ class DataConfig:
         checks.check_float_in("validation_fraction", self.validation_fraction, 0.0, 1.0)
         checks.check_choice("image_transform", self.image_transform, FEATURE_TRANSFORMS)
         checks.check_choice("text_transform", self.text_transform, FEATURE_TRANSFORMS)
+        for name in ("image_kernel_landmarks", "text_kernel_landmarks"):
+            value = getattr(self, name)
+            checks.require(
+                value == 0 or checks.is_positive_int(value),
+                f"`{name}` must be an integer >= 0 (0: no kernel map). "
+                f"Received: {name}={value!r}",
+            )
         checks.check_positive_int("image_size", self.image_size)
         checks.check_choice("on_bad_item", self.on_bad_item, BAD_ITEM_POLICIES)
         tfds_fields = dataclasses.fields(TfdsConfig)

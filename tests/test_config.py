@@ -145,6 +145,9 @@ INVALID = [
     ("data", "validation_fraction", 1),
     ("data", "image_transform", "log"),
     ("data", "text_transform", "log"),
+    ("data", "image_kernel_landmarks", -1),
+    ("data", "image_kernel_landmarks", 1.5),
+    ("data", "text_kernel_landmarks", True),
     ("data", "dataset", ""),
     ("loss", "semantic_weight", -1.0),
 ]

@@ -72,6 +72,7 @@ def test_reference_is_the_default_configuration():
             "features",
             {
                 "image_transform",
+                "image_kernel_landmarks",
                 "semantic_weight",
                 "inter_adversarial_weight",
                 "class_contrastive_weight",

@@ -13,6 +13,7 @@ from cmgan_tf.models.discriminators import (
     IntraModalityDiscriminator,
 )
 from cmgan_tf.models.encoder import CrossModalEncoder
+from cmgan_tf.models.kernel_map import NystroemFeatureMap
 from cmgan_tf.models.raw_trunks import ConvImageTrunk, WordCNNTextTrunk
 from cmgan_tf.models.trunks import FeatureTrunk
 
@@ -26,5 +27,6 @@ __all__ = [
     "FeatureTrunk",
     "InterModalityDiscriminator",
     "IntraModalityDiscriminator",
+    "NystroemFeatureMap",
     "WordCNNTextTrunk",
 ]

@@ -1,10 +1,10 @@
 """Trunks: what turns a modality's input into its original representation `v`.
 
 Benchmarks ship pre-extracted feature vectors, so the trunk here prepares
-features: an optional signed square root, then standardisation with statistics
-of the training pairs. Both live in the graph so exported encoders take the raw
-feature vectors. Learned trunks for raw images and texts plug in at the same
-place of `CrossModalAutoencoder`.
+features: an optional signed square root, an optional kernel feature map, then
+standardisation with statistics of the training pairs. All live in the graph so
+exported encoders take the raw feature vectors. Learned trunks for raw images
+and texts plug in at the same place of `CrossModalAutoencoder`.
 """
 
 import keras
@@ -12,6 +12,7 @@ import numpy as np
 from keras import ops
 
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.models.kernel_map import NystroemFeatureMap
 
 _EPSILON = 1e-6
 
@@ -41,24 +42,42 @@ def transform_features(features, transform):
 
 @keras.saving.register_keras_serializable(package="cmgan_tf")
 class FeatureTrunk(keras.layers.Layer):
-    """Transforms and standardises pre-extracted feature vectors.
+    """Transforms, maps and standardises pre-extracted feature vectors.
 
     Args:
         dim: Feature size.
         transform: `"none"` or `"sqrt"` (signed square root). Defaults to
             `"none"`.
-        mean: `(dim,)` mean of the transformed training features, or `None` to
-            skip standardisation.
-        variance: `(dim,)` variance of the transformed training features.
+        kernel_landmarks: If > 0, the transformed features go through a
+            `NystroemFeatureMap` with that many landmarks, fitted by `fitted`
+            (its state is restored with the weights). Defaults to `0`, none.
+        mean: `(output_dim,)` mean of the mapped training features, or `None`
+            to skip standardisation.
+        variance: `(output_dim,)` variance of the mapped training features.
         **kwargs: Base layer arguments.
 
-    Input shape: `(batch, dim)`. Output shape: `(batch, dim)`.
+    Input shape: `(batch, dim)`. Output shape: `(batch, output_dim)`:
+    `kernel_landmarks` if set, else `dim`.
     """
 
-    def __init__(self, dim, transform="none", mean=None, variance=None, **kwargs):
+    def __init__(
+        self,
+        dim,
+        transform="none",
+        kernel_landmarks=0,
+        mean=None,
+        variance=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.dim = dim
         self.transform = transform
+        self.kernel_landmarks = kernel_landmarks
+        self.kernel_map = (
+            NystroemFeatureMap(kernel_landmarks, name="kernel_map")
+            if kernel_landmarks
+            else None
+        )
         self.mean = None if mean is None else np.asarray(mean, "float32")
         self.variance = None if variance is None else np.asarray(variance, "float32")
         self.standardization = (
@@ -70,46 +89,71 @@ class FeatureTrunk(keras.layers.Layer):
         )
 
     @classmethod
-    def fitted(cls, features, transform="none", **kwargs):
-        """Returns a trunk standardising with the statistics of `features`.
+    def fitted(cls, features, transform="none", kernel_landmarks=0, seed=0, **kwargs):
+        """Returns a trunk fitted to `features`: kernel map and statistics.
 
         Args:
             features: `(n, dim)` training features.
-            transform: Feature transform applied before the statistics.
+            transform: Feature transform applied first.
+            kernel_landmarks: Landmarks of the kernel map, 0 for none; a
+                training split smaller than that uses all its items.
+            seed: int; which items become the kernel map's landmarks.
             **kwargs: Base layer arguments.
         """
-        transformed = np.asarray(transform_features(np.asarray(features), transform))
+        features = np.asarray(features)
+        transformed = np.asarray(transform_features(features, transform))
+        kernel_landmarks = min(kernel_landmarks, len(features))
+        kernel_map = None
+        if kernel_landmarks:
+            kernel_map = NystroemFeatureMap(kernel_landmarks)
+            kernel_map.adapt(transformed, seed=seed)
+            transformed = np.asarray(kernel_map(transformed))
         # Constant dimensions would divide by zero; scale them by one instead.
         variance = np.maximum(transformed.var(axis=0), _EPSILON)
-        return cls(
+        trunk = cls(
             features.shape[-1],
             transform=transform,
+            kernel_landmarks=kernel_landmarks,
             mean=transformed.mean(axis=0),
             variance=variance,
             **kwargs,
         )
+        if kernel_map is not None:
+            trunk.build((None, features.shape[-1]))
+            trunk.kernel_map.set_weights(kernel_map.get_weights())
+        return trunk
 
     @property
     def output_dim(self):
         """Size of the original representation this trunk produces."""
-        return self.dim
+        return self.kernel_landmarks or self.dim
 
     def build(self, input_shape):
+        if self.kernel_map is not None:
+            self.kernel_map.build(input_shape)
         if self.standardization is not None:
-            self.standardization.build(input_shape)
+            self.standardization.build((*input_shape[:-1], self.output_dim))
 
     def call(self, features):
-        x = transform_features(ops.cast(features, self.compute_dtype), self.transform)
+        if self.kernel_map is None:
+            x = transform_features(
+                ops.cast(features, self.compute_dtype), self.transform
+            )
+        else:
+            # The kernel map computes in float32; so must its inputs.
+            x = transform_features(ops.cast(features, "float32"), self.transform)
+            x = ops.cast(self.kernel_map(x), self.compute_dtype)
         return x if self.standardization is None else self.standardization(x)
 
     def compute_output_shape(self, input_shape):
-        return input_shape
+        return (*input_shape[:-1], self.output_dim)
 
     def get_config(self):
         return {
             **super().get_config(),
             "dim": self.dim,
             "transform": self.transform,
+            "kernel_landmarks": self.kernel_landmarks,
             "mean": None if self.mean is None else self.mean.tolist(),
             "variance": None if self.variance is None else self.variance.tolist(),
         }

@@ -66,10 +66,18 @@ def _trunks(config, train_split, text_vectorizer):
     if text_vectorizer is None:
         return (
             FeatureTrunk.fitted(
-                train_split.images, config.data.image_transform, name="image_trunk"
+                train_split.images,
+                config.data.image_transform,
+                kernel_landmarks=config.data.image_kernel_landmarks,
+                seed=config.training.seed,
+                name="image_trunk",
             ),
             FeatureTrunk.fitted(
-                train_split.texts, config.data.text_transform, name="text_trunk"
+                train_split.texts,
+                config.data.text_transform,
+                kernel_landmarks=config.data.text_kernel_landmarks,
+                seed=config.training.seed,
+                name="text_trunk",
             ),
         )
     if image.backbone == "conv":
