@@ -4,9 +4,12 @@ import keras
 import numpy as np
 import pytest
 
+from cmgan_tf.data.demo import generate_shapes_split
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.kernel_map import NystroemFeatureMap
 from cmgan_tf.models.trunks import FeatureTrunk
+from cmgan_tf.presets import preset
+from cmgan_tf.training.builder import build_generator, build_text_vectorizer
 from tests.layer_test_utils import run_layer_test
 
 
@@ -171,3 +174,12 @@ def test_a_split_smaller_than_the_landmarks_uses_all_its_items():
     trunk = FeatureTrunk.fitted(features, kernel_landmarks=1024)
     assert trunk.output_dim == 25
     assert trunk(features).shape == (25, 25)
+
+
+def test_a_kernel_map_on_raw_inputs_is_refused():
+    config = preset("smoke").replace(
+        data={"dataset": "shapes", "image_kernel_landmarks": 8}
+    )
+    split = generate_shapes_split(32, image_size=16, seed=1)
+    with pytest.raises(InvalidInputError, match="feature vectors only.*image_kernel"):
+        build_generator(config, split, build_text_vectorizer(config, split))

@@ -7,6 +7,7 @@ from absl import logging
 
 from cmgan_tf.data.dataset import RAW_SPLITS
 from cmgan_tf.data.word_vectors import load_word_vectors
+from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.autoencoder import CrossModalAutoencoder
 from cmgan_tf.models.backbones import ApplicationImageTrunk
 from cmgan_tf.models.discriminators import (
@@ -63,6 +64,17 @@ def build_text_vectorizer(config, train_split):
 def _trunks(config, train_split, text_vectorizer):
     """Returns `(image_trunk, text_trunk)` for the kind of inputs of the split."""
     image, text = config.model.image_trunk, config.model.text_trunk
+    kernel_maps = {
+        name: value
+        for name in ("image_kernel_landmarks", "text_kernel_landmarks")
+        if (value := getattr(config.data, name))
+    }
+    if text_vectorizer is not None and kernel_maps:
+        raise InvalidInputError(
+            "Kernel feature maps apply to feature vectors only; dataset "
+            f"{config.data.dataset!r} has raw images and captions. Received: "
+            + ", ".join(f"{name}={value}" for name, value in kernel_maps.items())
+        )
     if text_vectorizer is None:
         return (
             FeatureTrunk.fitted(
