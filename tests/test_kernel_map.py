@@ -122,6 +122,12 @@ def test_adapt_rejects_too_few_items_and_non_finite_features(features, message):
         NystroemFeatureMap(20).adapt(features)
 
 
+def test_adapt_rejects_features_of_another_size_than_built():
+    feature_map = _fitted_map(_features(40, 3), 10)
+    with pytest.raises(InvalidInputError, match="built for 3-d features"):
+        feature_map.adapt(_features(40, 5))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

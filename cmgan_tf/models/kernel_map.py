@@ -13,7 +13,7 @@ from keras import ops
 from cmgan_tf import checks
 from cmgan_tf.errors import InvalidInputError
 
-# Pairs sampled to estimate the median squared distance that sets the bandwidth.
+# Items sampled to estimate the median squared distance that sets the bandwidth.
 _BANDWIDTH_SAMPLE = 1000
 # Eigenvalues of the landmarks' kernel matrix below this share of the largest
 # are floored there: their inverse square roots would amplify float32
@@ -94,8 +94,9 @@ class NystroemFeatureMap(keras.layers.Layer):
             seed: int; which training items become landmarks.
 
         Raises:
-            InvalidInputError: If there are fewer items than landmarks, or
-                the features are not finite.
+            InvalidInputError: If the features are not a finite 2-D array of
+                at least `num_landmarks` items, or not of the size the layer
+                was built for.
         """
         features = np.asarray(features, np.float64)
         if features.ndim != 2:
@@ -112,6 +113,11 @@ class NystroemFeatureMap(keras.layers.Layer):
             raise InvalidInputError("Kernel map features must be finite (no NaN/Inf).")
         if not self.built:
             self.build(features.shape)
+        elif self.landmarks.shape[-1] != features.shape[-1]:
+            raise InvalidInputError(
+                f"This kernel map was built for {self.landmarks.shape[-1]}-d "
+                f"features. Received features of shape {features.shape}."
+            )
         rng = np.random.default_rng(seed)
         landmarks = features[
             np.sort(rng.choice(len(features), self.num_landmarks, replace=False))
