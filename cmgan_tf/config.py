@@ -575,6 +575,15 @@ class RuntimeConfig:
         1,
         "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.",
     )
+    steps_per_execution: int = _field(
+        1,
+        "Training steps run per call into the compiled training function (Keras' "
+        "`steps_per_execution`): fewer calls from Python save their overhead, "
+        "which dominates the steps of small networks. The largest divisor of an "
+        "epoch's steps not above this value is used, so that epochs keep their "
+        "length; batch-level callbacks and the progress bar then see every that "
+        "many steps.",
+    )
     keep_checkpoints: int = _field(
         2,
         "Epoch checkpoints kept in `model_dir/checkpoints`, from which re-running "
@@ -585,6 +594,7 @@ class RuntimeConfig:
         checks.check_choice("strategy", self.strategy, STRATEGIES)
         checks.check_bool("jit_compile", self.jit_compile)
         checks.check_positive_int("keep_checkpoints", self.keep_checkpoints)
+        checks.check_positive_int("steps_per_execution", self.steps_per_execution)
         checks.require(
             self.verbose in (0, 1, 2) and not isinstance(self.verbose, bool),
             f"`verbose` must be 0, 1 or 2. Received: verbose={self.verbose!r}",

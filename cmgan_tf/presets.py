@@ -45,6 +45,9 @@ PRESETS = {
         ),
         loss=LossConfig(intra_adversarial_weight=0.0, pair_distance_weight=0.03),
         training=TrainingConfig(epochs=40, generator_steps=1, ema_momentum=0.99),
+        # Steps of these small networks take a few ms, of which one call from
+        # Python per step is a fifth (BENCHMARKS.md, training).
+        runtime=RuntimeConfig(steps_per_execution=32),
     ),
     # The generated shapes dataset from pixels and captions, in a minute or two
     # on a CPU: the paper's structure (per-modality classifiers, both

@@ -137,6 +137,10 @@ def _training_child(spec):
                 "mixed_precision": spec.get("mixed_precision", "float32"),
             }
         )
+        if "steps_per_execution" in spec:
+            config = config.replace(
+                runtime={"steps_per_execution": spec["steps_per_execution"]}
+            )
         if spec["features"] == "wikipedia_classic":
             split = load_dataset("wikipedia_classic").train
         else:

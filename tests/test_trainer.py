@@ -11,7 +11,7 @@ from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.presets import preset
 from cmgan_tf.runs import model_dir as run_files
 from cmgan_tf.runs.evaluation import evaluate
-from cmgan_tf.runs.trainer import TrainingRun, train
+from cmgan_tf.runs.trainer import TrainingRun, steps_per_execution, train
 from tests.conftest import make_paired_split
 
 
@@ -89,3 +89,38 @@ def test_a_model_dir_on_another_file_system_trains_evaluates_and_resumes():
     resumed = train(config, dataset=dataset)
     assert resumed["resumed_after_epoch"] == 2
     assert resumed["validation"] == pytest.approx(metrics["validation"])
+
+
+@pytest.mark.parametrize(
+    ("requested", "steps_per_epoch", "expected"),
+    [(32, 27, 27), (10, 27, 9), (1, 27, 1), (5, 7, 1), (64, 4, 4)],
+)
+def test_steps_per_execution_divide_the_epoch(requested, steps_per_epoch, expected):
+    assert steps_per_execution(requested, steps_per_epoch) == expected
+
+
+@pytest.mark.parametrize(("requested", "jit_compile"), [(3, False), (64, True)])
+def test_several_steps_per_execution_train_the_same_model(
+    tmp_path, requested, jit_compile
+):
+    # 128 training pairs in batches of 32: 4 steps an epoch, run 2 (of 3
+    # requested) or 4 at a time. Over 3 epochs the same batches must reach
+    # the same updates, so the encoders agree.
+    dataset = _dataset()
+    encoders = []
+    for steps in (1, requested):
+        config = _config(tmp_path / f"run_{steps}", epochs=3).replace(
+            runtime={"steps_per_execution": steps, "jit_compile": jit_compile}
+        )
+        train(config, dataset=dataset)
+        encoders.append(run_files.load_run(tmp_path / f"run_{steps}")[1])
+    for modality, inputs in (
+        ("image", dataset.test.images),
+        ("text", dataset.test.texts),
+    ):
+        np.testing.assert_allclose(
+            encoders[1].predict_arrays(inputs, modality),
+            encoders[0].predict_arrays(inputs, modality),
+            rtol=1e-4,
+            atol=1e-5,
+        )

@@ -174,7 +174,8 @@ def measure_training_speed(
     """Measures training steps per second on a split of feature pairs.
 
     Each repeat is one `fit` epoch of `steps` steps, so the figure includes
-    Keras' training loop as users run it. The first epoch, which traces and
+    Keras' training loop as users run it, with the config's
+    `steps_per_execution` as `cmgan-train` applies it. The first epoch, which traces and
     compiles, is a warm-up and not counted.
 
     Args:
@@ -190,6 +191,7 @@ def measure_training_speed(
         `replicas`, `step_ms` (median), and the per-repeat `seconds`.
     """
     from cmgan_tf.data.pipeline import training_dataset
+    from cmgan_tf.runs.trainer import steps_per_execution
     from cmgan_tf.training.builder import build_cmgan, build_optimizers
     from cmgan_tf.training.distribution import make_strategy
 
@@ -209,6 +211,9 @@ def measure_training_speed(
             g_optimizer=g_optimizer,
             generator_steps=config.training.generator_steps,
             jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution(
+                config.runtime.steps_per_execution, steps
+            ),
         )
     timer = _EpochTimer()
     cmgan.fit(

@@ -222,6 +222,9 @@ class TrainingRun:
                 g_optimizer=g_optimizer,
                 generator_steps=config.training.generator_steps,
                 jit_compile=config.runtime.jit_compile,
+                steps_per_execution=steps_per_execution(
+                    config.runtime.steps_per_execution, self.steps_per_epoch
+                ),
             )
         self.build_encoder = functools.partial(
             CrossModalEncoder.from_generator,
@@ -364,6 +367,32 @@ class TrainingRun:
             training_time,
         )
         return metrics
+
+
+def steps_per_execution(requested, steps_per_epoch):
+    """Returns the largest divisor of `steps_per_epoch` not above `requested`.
+
+    Keras' compiled loop runs its full `steps_per_execution` steps per call
+    even past `steps_per_epoch` when the batches do not run out (ours are one
+    endless stream), so a value that does not divide the epoch would move
+    every later epoch's batches and the resume point.
+
+    Args:
+        requested: int >= 1, `--steps_per_execution`.
+        steps_per_epoch: int >= 1.
+
+    Returns:
+        int in `[1, requested]` dividing `steps_per_epoch`.
+
+    Example:
+    >>> steps_per_execution(32, 27), steps_per_execution(10, 27)
+    (27, 9)
+    """
+    return max(
+        d
+        for d in range(1, min(requested, steps_per_epoch) + 1)
+        if steps_per_epoch % d == 0
+    )
 
 
 def slow_setting_advice(config, devices):
