@@ -135,13 +135,10 @@ class FeatureTrunk(keras.layers.Layer):
             self.standardization.build((*input_shape[:-1], self.output_dim))
 
     def call(self, features):
-        if self.kernel_map is None:
-            x = transform_features(
-                ops.cast(features, self.compute_dtype), self.transform
-            )
-        else:
-            # The kernel map computes in float32; so must its inputs.
-            x = transform_features(ops.cast(features, "float32"), self.transform)
+        # The kernel map computes in float32; so must its inputs.
+        dtype = self.compute_dtype if self.kernel_map is None else "float32"
+        x = transform_features(ops.cast(features, dtype), self.transform)
+        if self.kernel_map is not None:
             x = ops.cast(self.kernel_map(x), self.compute_dtype)
         return x if self.standardization is None else self.standardization(x)
 
