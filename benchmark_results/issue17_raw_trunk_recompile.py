@@ -1,19 +1,24 @@
 """Issue 17 probe: whether XLA compiles the whole step once with raw-input trunks.
 
-`CMGAN.compile` lets Keras compile the whole step with XLA only when both
-trunks are feature trunks (`keras_compat.xla_compilation`). This probe
-allows it anyway for a small model with the raw-input trunks named on the
-command line and prints the seconds of each of five steps on one device:
+Prints the seconds of each of five steps of a small model with the raw-input
+trunks named on the command line, its whole step compiled with XLA on one
+device (as `CMGAN.compile` does there):
 
-    python benchmark_results/issue17_raw_trunk_recompile.py image   # compiles once
-    python benchmark_results/issue17_raw_trunk_recompile.py text    # every step
-    python benchmark_results/issue17_raw_trunk_recompile.py text one_hot
+    python benchmark_results/issue17_raw_trunk_recompile.py image
+    python benchmark_results/issue17_raw_trunk_recompile.py text
+    python benchmark_results/issue17_raw_trunk_recompile.py text keras_lookup
 
 `image`: `ConvImageTrunk` (the text side a feature trunk); `text`:
-`WordCNNTextTrunk` (the image side a feature trunk); `one_hot` replaces
-Keras' embedding lookup by a one-hot product. Seen at 3dfe3a8 (2-core CPU):
-image 0.09 s a step after the first; text 3.3–4.0 s every step; text one_hot
-0.003–0.005 s.
+`WordCNNTextTrunk` (the image side a feature trunk); `keras_lookup` gives the
+word CNN Keras' own embedding lookup instead of `DenseGradientEmbedding`'s.
+Seen at 3dfe3a8 (2-core CPU, Keras' lookup then): image 0.09 s a step after
+the first, text 3.3–4.0 s every step, since XLA compiled the step again each
+time. With `DenseGradientEmbedding` (its lookup's gradient a segment sum over
+the static vocabulary size, not `IndexedSlices` shaped in the graph), text
+0.004–0.03 s after the first; `text keras_lookup` 10 s every step (machine
+busy, stop 25). `XLA_FLAGS=--xla_dump_to=DIR` shows one program per step in
+the second case, one in all in the first
+(`tests/test_cmgan.py::test_raw_input_trunks_compile_the_whole_step_once`).
 """
 
 import os
@@ -27,9 +32,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from cmgan_tf.models.autoencoder import CrossModalAutoencoder  # noqa: E402
-from cmgan_tf.models.raw_trunks import ConvImageTrunk, WordCNNTextTrunk  # noqa: E402
+from cmgan_tf.models.raw_trunks import (  # noqa: E402
+    ConvImageTrunk,
+    DenseGradientEmbedding,
+    WordCNNTextTrunk,
+)
 from cmgan_tf.models.trunks import FeatureTrunk  # noqa: E402
-from cmgan_tf.training import keras_compat  # noqa: E402
 from cmgan_tf.training.cmgan import CMGAN  # noqa: E402
 
 IMAGE_SIZE, SEQUENCE, VOCABULARY, PAIRS = 32, 12, 200, 64
@@ -43,19 +51,11 @@ class _StepTimer(keras.callbacks.Callback):
         print(f"step {batch}: {time.perf_counter() - self.start:.3f} s", flush=True)
 
 
-def _one_hot_lookup(layer, inputs):
-    return keras.ops.matmul(
-        keras.ops.one_hot(inputs, layer.input_dim), layer.embeddings
-    )
-
-
 def main(options):
     """Trains five steps of the model `options` describe, printing each step's time."""
     rng = np.random.default_rng(0)
-    if "one_hot" in options:
-        keras.layers.Embedding.call = _one_hot_lookup
-    allowed = keras_compat.xla_compilation
-    keras_compat.xla_compilation = lambda jit, whole_step_allowed=True: allowed(jit)
+    if "keras_lookup" in options:
+        DenseGradientEmbedding.call = keras.layers.Embedding.call
     if "image" in options:
         image_trunk = ConvImageTrunk(IMAGE_SIZE, filters=(16, 32), units=32)
         images = rng.integers(0, 255, (PAIRS, IMAGE_SIZE, IMAGE_SIZE, 3), "uint8")

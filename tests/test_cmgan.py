@@ -11,8 +11,6 @@ import pytest
 import tensorflow as tf
 
 from cmgan_tf.errors import InvalidInputError
-from cmgan_tf.models.autoencoder import CrossModalAutoencoder
-from cmgan_tf.models.raw_trunks import ConvImageTrunk, WordCNNTextTrunk
 from cmgan_tf.presets import preset
 from cmgan_tf.runs.evaluation import evaluate
 from cmgan_tf.runs.model_dir import load_run
@@ -254,22 +252,54 @@ def test_xla_compiles_the_whole_step_on_one_device_and_per_replica_otherwise(
     assert per_replica == (jit_compile and strategy == "mirrored")
 
 
-def test_raw_input_trunks_are_compiled_per_replica_even_on_one_device():
-    # XLA recompiled the whole step at every step with these trunks
-    # (keras_compat.xla_compilation): 40 s a step instead of 0.1 s.
+_RAW_TRUNK_XLA_SCRIPT = textwrap.dedent(
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from cmgan_tf.models.autoencoder import CrossModalAutoencoder
+    from cmgan_tf.models.raw_trunks import ConvImageTrunk, WordCNNTextTrunk
+    from cmgan_tf.training.cmgan import CMGAN
     generator = CrossModalAutoencoder(
         ConvImageTrunk(8, filters=(4,), units=6),
         WordCNNTextTrunk(
-            20, 5, embedding_dim=4, window_sizes=(2,), filters_per_window=3
-        ),
-        num_classes=3,
-        encoder_units=(8,),
-        common_units=(4,),
-        decoder_units=(),
-    )
+            20, 5, embedding_dim=4, window_sizes=(2,), filters_per_window=3),
+        num_classes=3, encoder_units=(8,), common_units=(4,), decoder_units=())
     cmgan = CMGAN(generator, loss_weights={"semantic": 1.0})
+    cmgan.build({"image": (None, 8, 8, 3), "text": (None, 5)})
     cmgan.compile(g_optimizer=keras.optimizers.Adam(), jit_compile=True)
-    assert not cmgan.jit_compile
+    print("whole step compiled:", cmgan.jit_compile)
+    rng = np.random.default_rng(0)
+    batch = {
+        "image": rng.integers(0, 255, (8, 8, 8, 3)).astype("uint8"),
+        "text": rng.integers(0, 20, (8, 5)).astype("int32"),
+        "labels": np.eye(3, dtype="float32")[rng.integers(0, 3, 8)],
+    }
+    cmgan.fit(tf.data.Dataset.from_tensors(batch).repeat(4), epochs=1, verbose=0)
+    """
+)
+
+
+@pytest.mark.slow
+def test_raw_input_trunks_compile_the_whole_step_once(tmp_path):
+    # With Keras' own embedding lookup, XLA compiled the whole step again at
+    # every step (DenseGradientEmbedding): 40 s a step for the shapes preset.
+    # XLA dumps each program it compiles; four steps must make one.
+    dump = tmp_path / "xla"
+    flags = f"--xla_dump_to={dump} --xla_dump_hlo_module_re=.*one_step_on_data.*"
+    result = subprocess.run(
+        [sys.executable, "-c", _RAW_TRUNK_XLA_SCRIPT],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "XLA_FLAGS": flags},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "whole step compiled: True" in result.stdout
+    programs = {
+        name.split(".", 1)[0] for name in os.listdir(dump) if "one_step_on_data" in name
+    }
+    assert len(programs) == 1, sorted(programs)
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ import tensorflow as tf
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.raw_trunks import (
     ConvImageTrunk,
+    DenseGradientEmbedding,
     WordCNNTextTrunk,
     make_text_vectorizer,
 )
@@ -124,6 +125,65 @@ def test_conv_image_trunk_compiles_with_xla():
     trunk(images, training=True)  # Moves BatchNorm statistics off their init.
     eager = np.asarray(trunk(images, training=False))
     np.testing.assert_allclose(_jit_call(trunk, images), eager, rtol=1e-5, atol=1e-5)
+
+
+# DenseGradientEmbedding
+
+
+def test_dense_gradient_embedding(tmp_path):
+    run_layer_test(
+        lambda: DenseGradientEmbedding(VOCABULARY, 3),
+        _token_ids(),
+        (BATCH, SEQUENCE, 3),
+        tmp_path,
+    )
+
+
+def _lookup_gradient(layer, ids, upstream):
+    with tf.GradientTape() as tape:
+        outputs = layer(ids)
+        loss = tf.reduce_sum(outputs * upstream)
+    return outputs, tape.gradient(loss, layer.trainable_variables[0])
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["eager", "xla"])
+def test_dense_gradient_embedding_matches_keras_embedding(jit_compile):
+    import keras
+
+    ids = _token_ids(seed=3)
+    ids[0, :4] = 7  # a repeated id: its rows' gradients add up
+    upstream = np.random.default_rng(1).normal(size=(BATCH, SEQUENCE, 3)).astype("f4")
+    ours, theirs = (
+        DenseGradientEmbedding(VOCABULARY, 3),
+        keras.layers.Embedding(VOCABULARY, 3),
+    )
+    ours.build(ids.shape)
+    theirs.build(ids.shape)
+    theirs.set_weights(ours.get_weights())
+    lookup = (
+        tf.function(_lookup_gradient, jit_compile=True)
+        if jit_compile
+        else _lookup_gradient
+    )
+    outputs, gradient = lookup(ours, tf.constant(ids), tf.constant(upstream))
+    expected_outputs, expected_gradient = _lookup_gradient(theirs, ids, upstream)
+    np.testing.assert_allclose(outputs, expected_outputs)
+    np.testing.assert_allclose(
+        gradient, tf.convert_to_tensor(expected_gradient), rtol=1e-6, atol=1e-6
+    )
+    # What keeps XLA from compiling the whole step again at every step: a
+    # dense gradient of static shape, not IndexedSlices shaped in the graph.
+    assert isinstance(gradient, tf.Tensor)
+    assert gradient.shape == (VOCABULARY, 3)
+
+
+def test_dense_gradient_embedding_rejects_what_it_does_not_implement():
+    with pytest.raises(InvalidInputError, match="mask_zero"):
+        DenseGradientEmbedding(VOCABULARY, 3, mask_zero=True)
+
+
+def test_word_cnn_text_trunk_looks_tokens_up_with_a_dense_gradient():
+    assert isinstance(_text_trunk().embedding, DenseGradientEmbedding)
 
 
 # WordCNNTextTrunk

@@ -14,7 +14,11 @@ from cmgan_tf.models.discriminators import (
 )
 from cmgan_tf.models.encoder import CrossModalEncoder
 from cmgan_tf.models.kernel_map import NystroemFeatureMap
-from cmgan_tf.models.raw_trunks import ConvImageTrunk, WordCNNTextTrunk
+from cmgan_tf.models.raw_trunks import (
+    ConvImageTrunk,
+    DenseGradientEmbedding,
+    WordCNNTextTrunk,
+)
 from cmgan_tf.models.trunks import FeatureTrunk
 
 __all__ = [
@@ -24,6 +28,7 @@ __all__ = [
     "CrossModalAutoencoder",
     "CrossModalEncoder",
     "DenseBlock",
+    "DenseGradientEmbedding",
     "FeatureTrunk",
     "InterModalityDiscriminator",
     "IntraModalityDiscriminator",

@@ -167,6 +167,66 @@ class ConvImageTrunk(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="cmgan_tf")
+class DenseGradientEmbedding(keras.layers.Embedding):
+    """`keras.layers.Embedding` whose gradient is a dense table of static shape.
+
+    Keras' lookup differentiates to `IndexedSlices`, whose dense shape is
+    computed in the graph. Inside a step compiled whole with XLA, that made
+    XLA compile the step again at every step, with the variables the step
+    reads as constants of each program (4 programs for 4 steps,
+    `tests/test_cmgan.py::test_raw_input_trunks_compile_the_whole_step_once`;
+    10 s a step for `benchmark_results/issue17_raw_trunk_recompile.py`
+    against 0.01 s with this layer). The gradient here is the same sum of the
+    upstream rows per token id, written as a segment sum over the static
+    vocabulary size. The optimizers update the table densely either way.
+
+    Takes the arguments of `keras.layers.Embedding`, except `mask_zero` and
+    `lora_rank`, which it does not implement.
+
+    Input shape: integer ids `(batch, ...)` in `[0, input_dim)`. Output
+    shape: `(batch, ..., output_dim)`, in the layer's compute dtype.
+
+    Example:
+    >>> layer = DenseGradientEmbedding(5, 3)
+    >>> tuple(layer(np.array([[0, 4]])).shape)
+    (1, 2, 3)
+    """
+
+    def __init__(self, input_dim, output_dim, **kwargs):
+        for unsupported in ("mask_zero", "lora_rank"):
+            if kwargs.get(unsupported):
+                raise InvalidInputError(
+                    f"`{type(self).__name__}` does not implement `{unsupported}`. "
+                    f"Received: {unsupported}={kwargs[unsupported]!r}"
+                )
+        super().__init__(input_dim, output_dim, **kwargs)
+
+    def call(self, inputs):
+        rows = _lookup_with_dense_gradient(
+            self.embeddings, ops.cast(inputs, "int32"), self.input_dim
+        )
+        return ops.cast(rows, self.compute_dtype)
+
+
+def _lookup_with_dense_gradient(table, ids, vocabulary_size):
+    """Rows `table[ids]` `(*ids.shape, dim)`; the gradient is `(vocabulary, dim)`."""
+    flat_ids = ops.reshape(ids, (-1,))
+
+    @ops.custom_gradient
+    def lookup(table):
+        def gradient(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            rows = ops.reshape(upstream, (-1, ops.shape(table)[-1]))
+            return ops.segment_sum(rows, flat_ids, num_segments=vocabulary_size)
+
+        return ops.take(table, ids, axis=0), gradient
+
+    # `custom_gradient` differentiates tensors; a variable passed in would
+    # need its own gradient path, so its value is read first.
+    return lookup(ops.copy(table))
+
+
+@keras.saving.register_keras_serializable(package="cmgan_tf")
 class WordCNNTextTrunk(keras.layers.Layer):
     """Kim (2014) word CNN from token ids to a feature vector.
 
@@ -230,7 +290,7 @@ class WordCNNTextTrunk(keras.layers.Layer):
         self.filters_per_window = int(filters_per_window)
         self.dropout = dropout
         self.seed = seed
-        self.embedding = keras.layers.Embedding(
+        self.embedding = DenseGradientEmbedding(
             vocabulary_size, embedding_dim, name="embedding"
         )
         self.convolutions = [

@@ -9,7 +9,6 @@ from keras import ops
 from cmgan_tf.config import LossConfig
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.autoencoder import MODALITIES
-from cmgan_tf.models.trunks import FeatureTrunk
 from cmgan_tf.training import keras_compat, losses
 from cmgan_tf.training.sampling import sample_mismatched_indices
 
@@ -226,15 +225,7 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
                 "`generator_steps` must be a positive integer. "
                 f"Received: generator_steps={generator_steps!r}"
             )
-        # Measured on feature trunks only; with the word-CNN text trunk XLA
-        # recompiles the whole step at every step (see `xla_compilation`).
-        feature_trunks = all(
-            isinstance(trunk, FeatureTrunk)
-            for trunk in (self.generator.image_trunk, self.generator.text_trunk)
-        )
-        whole_step, per_replica = keras_compat.xla_compilation(
-            jit_compile, whole_step_allowed=feature_trunks
-        )
+        whole_step, per_replica = keras_compat.xla_compilation(jit_compile)
         super().compile(jit_compile=whole_step, **kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer

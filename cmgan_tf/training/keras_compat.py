@@ -93,7 +93,7 @@ def build_optimizer(optimizer, variables):
         optimizer.build(variables)
 
 
-def xla_compilation(jit_compile, whole_step_allowed=True):
+def xla_compilation(jit_compile):
     """Returns `(whole_step, per_replica)`: what of a step XLA compiles.
 
     Keras' `compile(jit_compile=True)` compiles the whole `train_step` on each
@@ -109,36 +109,21 @@ def xla_compilation(jit_compile, whole_step_allowed=True):
     computation instead of one per update plus the ops between them (on the
     2-core CPU, the `wikipedia` preset's step 4.8–4.9 ms against 6.0–6.1 ms,
     the paper-size step 225–238 ms against 243–248 ms, alternated twice).
-
-    The caller can rule the whole step out. With the `shapes` preset's
-    raw-input trunks XLA compiled the whole step again at every step (about
-    40 s a step, most of it constant-folding the image trunk's max-pool
-    gradients, where the per-replica functions take 0.1 s a step). The word
-    CNN's embedding lookup brings it on: in the HLO of successive
-    compilations every variable the step reads is a constant (the
-    optimizer's iteration count, the weights), so each update makes a new
-    program. The conv image trunk alone compiles once, and so does the text
-    trunk with the lookup written as a one-hot product, or a plain Keras
-    `Embedding` model under `fit(jit_compile=True)`: it comes from how the
-    step passes variable values into its per-player function, and the cause
-    is not found yet.
+    Raw-input trunks compile whole too, since the word CNN's lookup has a
+    dense gradient (`DenseGradientEmbedding` says why it must).
 
     Delete when: `test_keras_xla_still_fails_under_mirrored` fails; then
     `jit_compile` can always be forwarded to Keras.
 
     Args:
         jit_compile: Whether the step is to be compiled with XLA.
-        whole_step_allowed: Whether the step may be compiled whole on one
-            device.
 
     Returns:
         `(whole_step, per_replica)`: whether to pass `jit_compile=True` to
         `keras.Model.compile`, and whether to compile the per-replica
         function with XLA; at most one is true.
     """
-    whole_step = (
-        bool(jit_compile) and whole_step_allowed and not tf.distribute.has_strategy()
-    )
+    whole_step = bool(jit_compile) and not tf.distribute.has_strategy()
     return whole_step, bool(jit_compile) and not whole_step
 
 
