@@ -487,6 +487,11 @@ class TrainingConfig:
     """How the adversarial game is optimised."""
 
     epochs: int = _field(100, "Passes over the training pairs.")
+    patience: int = _field(
+        0,
+        "Stop once validation MAP has not improved for this many epochs; 0 "
+        "trains all --epochs. The epoch kept is the best on validation either way.",
+    )
     batch_size: int = _field(64, "Global batch size (split across replicas).")
     generator_steps: int = _field(
         5,
@@ -534,6 +539,11 @@ class TrainingConfig:
         )
         for name in ("epochs", "batch_size", "generator_steps", "lr_decay_epochs"):
             checks.check_positive_int(name, getattr(self, name))
+        checks.require(
+            self.patience == 0 or checks.is_positive_int(self.patience),
+            "`patience` must be an integer >= 0 (0: train all epochs). "
+            f"Received: patience={self.patience!r}",
+        )
         checks.check_non_negative("weight_decay", self.weight_decay)
         checks.check_non_negative("clip_norm", self.clip_norm)
         checks.require(

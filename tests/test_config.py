@@ -148,6 +148,9 @@ INVALID = [
     ("data", "image_kernel_landmarks", -1),
     ("data", "image_kernel_landmarks", 1.5),
     ("data", "text_kernel_landmarks", True),
+    ("training", "patience", -1),
+    ("training", "patience", 2.0),
+    ("training", "patience", True),
     ("data", "dataset", ""),
     ("loss", "semantic_weight", -1.0),
 ]

@@ -11,7 +11,13 @@ from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.presets import preset
 from cmgan_tf.runs import model_dir as run_files
 from cmgan_tf.runs.evaluation import evaluate
-from cmgan_tf.runs.trainer import TrainingRun, steps_per_execution, train
+from cmgan_tf.runs.trainer import (
+    SELECTION_METRIC,
+    TrainingRun,
+    steps_per_execution,
+    train,
+)
+from cmgan_tf.training.checkpointing import epochs_since_best
 from tests.conftest import make_paired_split
 
 
@@ -124,3 +130,30 @@ def test_several_steps_per_execution_train_the_same_model(
             rtol=1e-4,
             atol=1e-5,
         )
+
+
+@pytest.mark.parametrize(
+    "scores, expected",
+    [([0.5], 0), ([0.1, 0.3, 0.2], 1), ([0.1, 0.3, 0.3, 0.2], 2), ([0.3, 0.1, 0.2], 2)],
+)
+def test_epochs_since_best_counts_from_the_first_best(scores, expected):
+    # A tie with the best is no improvement, as in Keras' EarlyStopping.
+    assert epochs_since_best(scores) == expected
+
+
+@pytest.mark.slow
+def test_patience_stops_training_and_a_second_start_trains_no_more(tmp_path):
+    config = _config(tmp_path / "run", epochs=12, patience=2)
+    metrics = train(config, dataset=_dataset())
+    scores = metrics["history"][SELECTION_METRIC]
+    # It stopped at the first epoch two epochs after the best, not before.
+    assert len(scores) < 12
+    assert epochs_since_best(scores) == 2
+    assert all(epochs_since_best(scores[:k]) < 2 for k in range(1, len(scores)))
+    assert metrics["best_epoch"] == len(scores) - 2
+    # Killed after its last checkpoint but before writing the encoder, then
+    # started again: the run is finished, not resumed for another epoch.
+    (tmp_path / "run" / run_files.ENCODER_FILE).unlink()
+    again = train(config, dataset=_dataset())
+    assert again["history"][SELECTION_METRIC] == scores
+    assert again["best_epoch"] == metrics["best_epoch"]

@@ -34,7 +34,11 @@ from cmgan_tf.training.builder import (
     build_text_vectorizer,
     float32_generator,
 )
-from cmgan_tf.training.checkpointing import BestWeights, EpochCheckpoints
+from cmgan_tf.training.checkpointing import (
+    BestWeights,
+    EpochCheckpoints,
+    ValidationPatience,
+)
 from cmgan_tf.training.distribution import (
     make_strategy,
     replica_devices,
@@ -276,10 +280,19 @@ class TrainingRun:
                 run_files.path(self.output_dir, run_files.LOGS_DIR)
             ),
             self.checkpoints,
+            *self._patience(),
             DivergenceGuard(f"The last good checkpoint is in {self.checkpoint_dir}. "),
             keras.callbacks.LambdaCallback(
                 on_epoch_end=lambda epoch, logs: self._log_skipped_images()
             ),
+        ]
+
+    def _patience(self):
+        patience = self.config.training.patience
+        if not patience:
+            return []
+        return [
+            ValidationPatience(self.checkpoints.history, SELECTION_METRIC, patience)
         ]
 
     def _log_skipped_images(self):
@@ -305,6 +318,13 @@ class TrainingRun:
 
     def _fit(self, initial_epoch):
         if initial_epoch >= self.config.training.epochs:
+            return
+        # A run that stopped early and is started again is done, not resumed.
+        if any(callback.exhausted() for callback in self._patience()):
+            logging.info(
+                "Validation MAP has not improved for %d epochs: nothing to train.",
+                self.config.training.patience,
+            )
             return
         # Outside the strategy's scope: the input stream, on the host,
         # updates it.

@@ -14,6 +14,7 @@ atomic write, so a kill mid-write leaves the last complete one in force.
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from cmgan_tf import file_io
 from cmgan_tf.checks import check_positive_int
@@ -140,3 +141,55 @@ class BestWeights(keras.callbacks.Callback):
             return
         self.best = float(score)
         file_io.save_atomically(self.path, self.model.save_weights)
+
+
+def epochs_since_best(scores):
+    """Epochs after the first epoch with the highest score.
+
+    Args:
+        scores: Per-epoch scores, higher is better, at least one.
+
+    Returns:
+        `len(scores) - 1 - i` for the first index `i` of `max(scores)`: a tie
+        with the best is no improvement, as in Keras' `EarlyStopping`.
+    """
+    return len(scores) - 1 - scores.index(max(scores))
+
+
+class ValidationPatience(keras.callbacks.Callback):
+    """Stops training once the monitored score has not improved for `patience` epochs.
+
+    Keras' `EarlyStopping` keeps its count of epochs without improvement in
+    the callback, which a resumed run starts afresh, so a run killed and
+    resumed would stop at another epoch than the run it continues. This
+    counts from the history `EpochCheckpoints` saves with every checkpoint,
+    so both stop at the same epoch. Put it after `EpochCheckpoints`, whose
+    history then holds the epoch that just ended.
+
+    Args:
+        history: `EpochCheckpoints.history`, the dict of per-epoch logs.
+        monitor: The logged score to maximise.
+        patience: Epochs without improvement to allow, >= 1.
+    """
+
+    def __init__(self, history, monitor, patience):
+        super().__init__()
+        self.history = history
+        self.monitor = monitor
+        self.patience = check_positive_int("patience", patience)
+
+    def exhausted(self):
+        """Whether the scores so far call for stopping."""
+        scores = self.history.get(self.monitor)
+        return bool(scores) and epochs_since_best(scores) >= self.patience
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.exhausted():
+            self.model.stop_training = True
+            scores = self.history[self.monitor]
+            logging.info(
+                "Stopping after epoch %d: %s has not improved since epoch %d.",
+                epoch + 1,
+                self.monitor,
+                len(scores) - epochs_since_best(scores),
+            )
