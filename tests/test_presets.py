@@ -73,6 +73,7 @@ def test_reference_is_the_default_configuration():
             {
                 "image_transform",
                 "image_kernel_landmarks",
+                "patience",
                 "semantic_weight",
                 "inter_adversarial_weight",
                 "class_contrastive_weight",
