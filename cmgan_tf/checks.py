@@ -51,6 +51,28 @@ def check_positive_int(name, value):
     return int(value)
 
 
+def check_count_or_zero(name, value, zero_means):
+    """Returns `value` as an `int`, raising unless it is an integer >= 0.
+
+    For settings where 0 turns something off; `zero_means` says what, in the
+    message (e.g. "no kernel map").
+
+    Raises:
+        InvalidInputError: naming the argument and the value.
+    """
+    zero = (
+        value == 0
+        and isinstance(value, numbers.Integral)
+        and not isinstance(value, bool)
+    )
+    require(
+        zero or is_positive_int(value),
+        f"`{name}` must be an integer >= 0 (0: {zero_means}). "
+        f"Received: {name}={value!r}",
+    )
+    return int(value)
+
+
 def check_positive_ints(name, values, *, allow_empty=False):
     """Returns `values` as a tuple of `int`s, each >= 1.
 

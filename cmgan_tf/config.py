@@ -165,12 +165,7 @@ class DataConfig:
         checks.check_choice("image_transform", self.image_transform, FEATURE_TRANSFORMS)
         checks.check_choice("text_transform", self.text_transform, FEATURE_TRANSFORMS)
         for name in ("image_kernel_landmarks", "text_kernel_landmarks"):
-            value = getattr(self, name)
-            checks.require(
-                value == 0 or checks.is_positive_int(value),
-                f"`{name}` must be an integer >= 0 (0: no kernel map). "
-                f"Received: {name}={value!r}",
-            )
+            checks.check_count_or_zero(name, getattr(self, name), "no kernel map")
         checks.check_positive_int("image_size", self.image_size)
         checks.check_choice("on_bad_item", self.on_bad_item, BAD_ITEM_POLICIES)
         tfds_fields = dataclasses.fields(TfdsConfig)
@@ -539,11 +534,7 @@ class TrainingConfig:
         )
         for name in ("epochs", "batch_size", "generator_steps", "lr_decay_epochs"):
             checks.check_positive_int(name, getattr(self, name))
-        checks.require(
-            self.patience == 0 or checks.is_positive_int(self.patience),
-            "`patience` must be an integer >= 0 (0: train all epochs). "
-            f"Received: patience={self.patience!r}",
-        )
+        checks.check_count_or_zero("patience", self.patience, "train all epochs")
         checks.check_non_negative("weight_decay", self.weight_decay)
         checks.check_non_negative("clip_norm", self.clip_norm)
         checks.require(

@@ -151,6 +151,8 @@ INVALID = [
     ("training", "patience", -1),
     ("training", "patience", 2.0),
     ("training", "patience", True),
+    ("training", "patience", False),
+    ("data", "image_kernel_landmarks", 0.0),
     ("data", "dataset", ""),
     ("loss", "semantic_weight", -1.0),
 ]
