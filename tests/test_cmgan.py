@@ -277,16 +277,20 @@ def _raw_trunk_cmgan():
     return cmgan
 
 
-@pytest.mark.slow
-def test_raw_input_trunks_train_the_same_compiled_whole_or_per_replica(monkeypatch):
-    # On one device the whole step is compiled since DenseGradientEmbedding;
-    # before, these trunks were compiled per replica. The two must agree.
+def _raw_trunk_batch():
     rng = np.random.default_rng(0)
-    batch = {
+    return {
         "image": rng.integers(0, 255, (8, 8, 8, 3)).astype("uint8"),
         "text": rng.integers(0, 20, (8, 5)).astype("int32"),
         "labels": np.eye(3, dtype="float32")[rng.integers(0, 3, 8)],
     }
+
+
+@pytest.mark.slow
+def test_raw_input_trunks_train_the_same_compiled_whole_or_per_replica(monkeypatch):
+    # On one device the whole step is compiled since DenseGradientEmbedding;
+    # before, these trunks were compiled per replica. The two must agree.
+    batch = _raw_trunk_batch()
     weights = {}
     for mode in ("whole", "per_replica"):
         if mode == "per_replica":
@@ -314,27 +318,13 @@ def test_raw_input_trunks_train_the_same_compiled_whole_or_per_replica(monkeypat
 _RAW_TRUNK_XLA_SCRIPT = textwrap.dedent(
     """
     import keras
-    import numpy as np
     import tensorflow as tf
-    from cmgan_tf.models.autoencoder import CrossModalAutoencoder
-    from cmgan_tf.models.raw_trunks import ConvImageTrunk, WordCNNTextTrunk
-    from cmgan_tf.training.cmgan import CMGAN
-    generator = CrossModalAutoencoder(
-        ConvImageTrunk(8, filters=(4,), units=6),
-        WordCNNTextTrunk(
-            20, 5, embedding_dim=4, window_sizes=(2,), filters_per_window=3),
-        num_classes=3, encoder_units=(8,), common_units=(4,), decoder_units=())
-    cmgan = CMGAN(generator, loss_weights={"semantic": 1.0})
-    cmgan.build({"image": (None, 8, 8, 3), "text": (None, 5)})
+    from tests.test_cmgan import _raw_trunk_batch, _raw_trunk_cmgan
+    cmgan = _raw_trunk_cmgan()
     cmgan.compile(g_optimizer=keras.optimizers.Adam(), jit_compile=True)
     print("whole step compiled:", cmgan.jit_compile)
-    rng = np.random.default_rng(0)
-    batch = {
-        "image": rng.integers(0, 255, (8, 8, 8, 3)).astype("uint8"),
-        "text": rng.integers(0, 20, (8, 5)).astype("int32"),
-        "labels": np.eye(3, dtype="float32")[rng.integers(0, 3, 8)],
-    }
-    cmgan.fit(tf.data.Dataset.from_tensors(batch).repeat(4), epochs=1, verbose=0)
+    batches = tf.data.Dataset.from_tensors(_raw_trunk_batch()).repeat(4)
+    cmgan.fit(batches, epochs=1, verbose=0)
     """
 )
 
@@ -350,6 +340,8 @@ def test_raw_input_trunks_compile_the_whole_step_once(tmp_path):
         [sys.executable, "-c", _RAW_TRUNK_XLA_SCRIPT],
         capture_output=True,
         text=True,
+        # The script imports the model from this module.
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         env={**os.environ, "XLA_FLAGS": flags},
         timeout=300,
     )
