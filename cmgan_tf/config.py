@@ -349,10 +349,17 @@ class ModelConfig:
         "What retrieval ranks: `common`, the common representation; "
         "`standardized_common`, standardised per dimension with statistics of "
         "the training pairs (the authors' evaluation standardises too, with test "
-        "statistics); or `class_probabilities`, the semantic classifier's "
-        "probabilities of the common representation.",
+        "statistics); `class_probabilities`, the semantic classifier's "
+        "probabilities of the common representation; or "
+        "`standardized_common_and_classes`, both of the last two, so that the "
+        "predicted class ranks first and the common space orders items within it.",
     )
-    temperature: float = _field(1.0, "Softmax temperature of `class_probabilities`.")
+    temperature: float = _field(1.0, "Softmax temperature of the class probabilities.")
+    class_weight: float = _field(
+        1.0,
+        "In `standardized_common_and_classes`, the weight of the class "
+        "probabilities' cosine against the standardised common representation's.",
+    )
     image_trunk: ImageTrunkConfig = _field(
         ImageTrunkConfig(), "The image trunk of raw images."
     )
@@ -387,6 +394,7 @@ class ModelConfig:
         )
         checks.check_choice("representation", self.representation, REPRESENTATIONS)
         checks.check_positive_float("temperature", self.temperature)
+        checks.check_positive_float("class_weight", self.class_weight)
 
     @property
     def common_dim(self):
@@ -414,6 +422,12 @@ class LossConfig:
     )
     semantic_weight: float = _field(
         1.0, "Weight of the classification of the common representation."
+    )
+    class_probe_weight: float = _field(
+        0.0,
+        "Weight of the classification of the common representation with its "
+        "gradient stopped: trains the semantic classifier without shaping the "
+        "common space (what `standardized_common_and_classes` ranks by).",
     )
     reconstruction_weight: float = _field(
         0.0,
@@ -619,6 +633,17 @@ class ExperimentConfig:
     loss: LossConfig = LossConfig()
     training: TrainingConfig = TrainingConfig()
     runtime: RuntimeConfig = RuntimeConfig()
+
+    def __post_init__(self):
+        checks.require(
+            self.model.representation
+            not in ("class_probabilities", "standardized_common_and_classes")
+            or self.loss.semantic_weight > 0
+            or self.loss.class_probe_weight > 0,
+            f"representation={self.model.representation!r} ranks by the semantic "
+            "classifier, which trains only with --semantic_weight or "
+            "--class_probe_weight above 0; both are 0.",
+        )
 
     def replace(self, **sections):
         """Returns a copy with fields of sections replaced.

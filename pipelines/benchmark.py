@@ -291,6 +291,7 @@ def _latency_section():
                 np.asarray(dataset.train.texts),
                 representation=config.model.representation,
                 temperature=config.model.temperature,
+                class_weight=config.model.class_weight,
                 text_vectorizer=vectorizer,
             )
             export = os.path.join(root, name.split()[0])

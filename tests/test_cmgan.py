@@ -143,6 +143,36 @@ def test_generator_step_changes_only_generator(paired_split, jit_compile):
     }
 
 
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_the_class_probe_trains_the_classifiers_and_nothing_else(
+    paired_split, jit_compile
+):
+    config = SMOKE.replace(
+        loss={
+            "semantic_weight": 0.0,
+            "intra_adversarial_weight": 0.0,
+            "inter_adversarial_weight": 0.0,
+            "class_probe_weight": 1.0,
+        }
+    )
+    cmgan = _compiled_cmgan(config, paired_split, jit_compile)
+    before = _snapshot(cmgan.generator.trainable_variables)
+
+    terms = cmgan.generator_step(_batch(paired_split))
+
+    classifiers = {
+        v.path
+        for layer in (cmgan.generator.image_classifier, cmgan.generator.text_classifier)
+        for v in layer.trainable_variables
+    }
+    assert classifiers
+    # Its gradient stops at the common representation: the space it reads
+    # is left as the other terms make it.
+    assert set(_changed(before, cmgan.generator.trainable_variables)) == classifiers
+    assert set(terms) == {"g_class_probe_loss", "g_loss"}
+    assert float(terms["g_class_probe_loss"]) > 0
+
+
 def test_switched_off_terms_remove_their_discriminators(paired_split):
     config = SMOKE.replace(
         loss={"intra_adversarial_weight": 0.0, "inter_adversarial_weight": 0.0}

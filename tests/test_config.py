@@ -202,6 +202,22 @@ def test_all_loss_weights_zero_is_rejected():
     assert LossConfig(**{**zeros, "reconstruction_weight": 1.0})
 
 
+@pytest.mark.parametrize(
+    "representation", ["class_probabilities", "standardized_common_and_classes"]
+)
+def test_ranking_by_classes_needs_a_trained_classifier(representation):
+    untrained = {"semantic_weight": 0.0, "class_contrastive_weight": 1.0}
+    with pytest.raises(InvalidInputError, match="--class_probe_weight"):
+        ExperimentConfig().replace(
+            model={"representation": representation}, loss=untrained
+        )
+    for trained in ({"semantic_weight": 1.0}, {"class_probe_weight": 0.5}):
+        config = ExperimentConfig().replace(
+            model={"representation": representation}, loss={**untrained, **trained}
+        )
+        assert config.model.representation == representation
+
+
 @pytest.mark.parametrize("value", [0.0, -0.1])
 def test_a_contrastive_temperature_must_be_a_positive_float(value):
     with pytest.raises(InvalidInputError, match="`contrastive_temperature` must be"):

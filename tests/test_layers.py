@@ -290,7 +290,12 @@ def _norms(outputs):
 
 @pytest.mark.parametrize(
     "representation, dim",
-    [("common", 4), ("standardized_common", 4), ("class_probabilities", NUM_CLASSES)],
+    [
+        ("common", 4),
+        ("standardized_common", 4),
+        ("class_probabilities", NUM_CLASSES),
+        ("standardized_common_and_classes", 4 + NUM_CLASSES),
+    ],
 )
 def test_cross_modal_encoder(
     trained_generator, representation, dim, pair_inputs, tmp_path
@@ -343,6 +348,8 @@ def test_class_probability_encoder_ranks_by_tempered_classifier_output(
         ({"representation": "raw"}, "representation"),
         ({"representation": "standardized_common"}, "statistics"),
         ({"representation": "class_probabilities", "temperature": 0.0}, "temperature"),
+        ({"representation": "standardized_common_and_classes"}, "statistics"),
+        ({"representation": "common", "class_weight": 0.0}, "class_weight"),
     ],
 )
 def test_encoder_rejects_inconsistent_arguments(trained_generator, kwargs, message):
@@ -400,6 +407,34 @@ def test_standardized_encoder_centres_the_training_pairs(trained_generator):
             encoder.standardizations[modality](outputs[f"{modality}_common"])
         )
         np.testing.assert_allclose(pre_norm.mean(0), 0.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("class_weight", [0.5, 3.0])
+def test_common_and_classes_encoder_adds_the_two_cosines(
+    trained_generator, class_weight
+):
+    generator, images, texts = trained_generator
+
+    def encoded(representation, **kwargs):
+        encoder = CrossModalEncoder.from_generator(
+            generator, images, texts, representation=representation, **kwargs
+        )
+        return (
+            encoder.predict_arrays(images, "image"),
+            encoder.predict_arrays(texts, "text"),
+        )
+
+    common_images, common_texts = encoded("standardized_common")
+    class_images, class_texts = encoded("class_probabilities", temperature=0.5)
+    images_out, texts_out = encoded(
+        "standardized_common_and_classes", temperature=0.5, class_weight=class_weight
+    )
+    # What retrieval ranks by: (cos_common + w * cos_classes) / (1 + w).
+    expected = (
+        common_images @ common_texts.T + class_weight * class_images @ class_texts.T
+    ) / (1.0 + class_weight)
+    np.testing.assert_allclose(images_out @ texts_out.T, expected, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(texts_out, axis=1), 1.0, rtol=1e-5)
 
 
 def test_encoder_keeps_an_unshared_generators_text_common_weights():

@@ -239,7 +239,7 @@ def test_signatures_reject_nan_features_and_empty_captions(
 def test_gallery_file_ids_are_what_retrieval_returns(feature_run, tmp_path):
     _, encoder = feature_run
     rng = np.random.default_rng(0)
-    embeddings = rng.normal(size=(30, signatures.encoder_dim(encoder)))
+    embeddings = rng.normal(size=(30, encoder.output_dim))
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
     ids = np.arange(1000, 1030)
     np.savez(tmp_path / "g.npz", text_embeddings=embeddings, text_ids=ids)

@@ -37,6 +37,12 @@ ABLATIONS = (
     {"model": {"share_common_layers": False}},
 )
 
+# The representations a run is also scored by, besides the one it ranks.
+_PARTS = {
+    "class_probabilities": ("standardized_common",),
+    "standardized_common_and_classes": ("standardized_common", "class_probabilities"),
+}
+
 # Instance relevance: recall of the true partner at these ranks.
 RECALL_K_VALUES = (1, 5, 10)
 
@@ -151,7 +157,7 @@ def cmgan_scores(config, seeds, dataset, *, work_dir=None):
     Each run's epoch is chosen on its validation split, as `cmgan-train`
     does; the test split is scored once, at the end. A run that ranks class
     probabilities is also scored by its standardised common representation,
-    which search over a collection ranks.
+    and one that ranks both by each of them alone (`_PARTS`).
 
     Args:
         config: `ExperimentConfig` (its `runtime.model_dir` is ignored).
@@ -187,16 +193,17 @@ def cmgan_scores(config, seeds, dataset, *, work_dir=None):
             runs.setdefault(encoder.representation, []).append(
                 {**record, **encoder_scores(encoder, dataset.test)}
             )
-            if encoder.representation == "class_probabilities":
-                common = CrossModalEncoder.from_generator(
+            for representation in _PARTS.get(encoder.representation, ()):
+                part = CrossModalEncoder.from_generator(
                     encoder.generator,
                     dataset.train.images,
                     dataset.train.texts,
-                    representation="standardized_common",
+                    representation=representation,
+                    temperature=encoder.temperature,
                     multi_label=dataset.multi_label,
                 )
-                runs.setdefault(common.representation, []).append(
-                    encoder_scores(common, dataset.test)
+                runs.setdefault(representation, []).append(
+                    encoder_scores(part, dataset.test)
                 )
     return {name: _summary(records) for name, records in runs.items()}
 

@@ -7,7 +7,14 @@ from keras import ops
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.autoencoder import MODALITIES
 
-REPRESENTATIONS = ("common", "standardized_common", "class_probabilities")
+REPRESENTATIONS = (
+    "common",
+    "standardized_common",
+    "class_probabilities",
+    "standardized_common_and_classes",
+)
+# The representations that standardise the common representation.
+STANDARDIZED = ("standardized_common", "standardized_common_and_classes")
 
 
 @keras.saving.register_keras_serializable(package="cmgan_tf")
@@ -27,6 +34,12 @@ class CrossModalEncoder(keras.Model):
       The classifier is a linear map of `s` trained on both modalities, so
       this is `s` projected onto the directions that separate classes; a low
       temperature sharpens it towards the predicted class.
+    - `"standardized_common_and_classes"`: both of the above, each L2
+      normalised, the class probabilities scaled by `sqrt(class_weight)` and
+      appended: a dot product is then `(cos_common + class_weight *
+      cos_classes) / (1 + class_weight)`. Items of the predicted class rank
+      first and, among them, the nearest in the common space; class
+      probabilities alone tie every item of one predicted class.
 
     Everything is in the graph: the encoder takes the generator's inputs, and
     with a `text_vectorizer` it takes raw caption strings, tokenising them
@@ -35,11 +48,14 @@ class CrossModalEncoder(keras.Model):
     Args:
         generator: A trained `CrossModalAutoencoder`.
         representation: One of `REPRESENTATIONS`. Defaults to `"common"`.
-        statistics: For `"standardized_common"`, a dict with `image_mean`,
+        statistics: For the `STANDARDIZED` representations, a dict with `image_mean`,
             `image_variance`, `text_mean`, `text_variance`, each
             `(common_dim,)`; otherwise `None`.
-        temperature: Softmax temperature of `"class_probabilities"`.
+        temperature: Softmax temperature of the class probabilities.
             Defaults to 1.
+        class_weight: For `"standardized_common_and_classes"`, the weight of
+            the class probabilities' cosine against the common
+            representation's. Defaults to 1.
         multi_label: Whether items may have several labels (sigmoid instead
             of softmax). Defaults to `False`.
         text_vectorizer: For a generator with a token-id text trunk, the
@@ -52,7 +68,7 @@ class CrossModalEncoder(keras.Model):
 
     Returns:
         Dict with the same keys, each `(batch, dim)` with unit L2 norm, where
-        `dim` is `common_dim`, or `num_classes` for `"class_probabilities"`.
+        `dim` is `output_dim`.
     """
 
     def __init__(
@@ -63,6 +79,7 @@ class CrossModalEncoder(keras.Model):
         temperature=1.0,
         multi_label=False,
         text_vectorizer=None,
+        class_weight=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -71,19 +88,25 @@ class CrossModalEncoder(keras.Model):
                 f"`representation` must be one of {', '.join(REPRESENTATIONS)}. "
                 f"Received: representation={representation!r}"
             )
-        if (representation == "standardized_common") != (statistics is not None):
+        if (representation in STANDARDIZED) != (statistics is not None):
             raise InvalidInputError(
                 "`statistics` are required for, and only for, "
-                f"representation='standardized_common'. Received: {representation!r}"
+                f"representation in {STANDARDIZED}. Received: {representation!r}"
                 f" with{'out' if statistics is None else ''} statistics."
             )
         if not temperature > 0:
             raise InvalidInputError(
                 f"`temperature` must be positive. Received: temperature={temperature!r}"
             )
+        if not class_weight > 0:
+            raise InvalidInputError(
+                "`class_weight` must be positive. "
+                f"Received: class_weight={class_weight!r}"
+            )
         self.generator = generator
         self.representation = representation
         self.temperature = float(temperature)
+        self.class_weight = float(class_weight)
         self.multi_label = bool(multi_label)
         self.text_vectorizer = text_vectorizer
         self.statistics = (
@@ -115,6 +138,7 @@ class CrossModalEncoder(keras.Model):
         temperature=1.0,
         multi_label=False,
         text_vectorizer=None,
+        class_weight=1.0,
         batch_size=1024,
     ):
         """Builds an encoder, fitting any standardisation on training pairs.
@@ -124,16 +148,17 @@ class CrossModalEncoder(keras.Model):
             images: `(n, ...)` training image inputs.
             texts: `(n, ...)` training text inputs.
             representation: One of `REPRESENTATIONS`.
-            temperature: Softmax temperature of `"class_probabilities"`.
+            temperature: Softmax temperature of the class probabilities.
             multi_label: Whether items may have several labels.
             text_vectorizer: Tokeniser of raw texts, or `None`.
+            class_weight: See the class.
             batch_size: Inference batch size.
 
         Returns:
             A built `CrossModalEncoder`.
         """
         statistics = None
-        if representation == "standardized_common":
+        if representation in STANDARDIZED:
             # The statistics are those of what the standardisation will see.
             unstandardized = cls(generator, text_vectorizer=text_vectorizer)
             statistics = {}
@@ -156,6 +181,7 @@ class CrossModalEncoder(keras.Model):
             temperature=temperature,
             multi_label=multi_label,
             text_vectorizer=text_vectorizer,
+            class_weight=class_weight,
         )
         encoder.build(
             {"image": (None, *images.shape[1:]), "text": (None, *texts.shape[1:])}
@@ -201,16 +227,33 @@ class CrossModalEncoder(keras.Model):
                 `common_representation`), as on-device encoders take them.
         """
         common = self.common_representation(inputs, modality, tokenized=tokenized)
+        if self.representation == "common":
+            return _unit(common)
+        if self.representation == "class_probabilities":
+            return _unit(self._class_probabilities(common, modality))
+        standardized = _unit(self.standardizations[modality](common))
         if self.representation == "standardized_common":
-            common = self.standardizations[modality](common)
-        elif self.representation == "class_probabilities":
-            logits = getattr(self.generator, f"{modality}_classifier")(common)
-            scaled = logits / self.temperature
-            common = ops.sigmoid(scaled) if self.multi_label else ops.softmax(scaled)
-        # `normalize` multiplies by a reciprocal square root rather than
-        # dividing by the norm: a full-integer TFLite encoder cannot divide by
-        # a norm that quantises to zero.
-        return ops.normalize(common, axis=-1, order=2, epsilon=1e-12)
+            return standardized
+        classes = _unit(self._class_probabilities(common, modality))
+        # Both parts have unit norm, so the whole has norm sqrt(1 + weight).
+        return (
+            ops.concatenate([standardized, classes * self.class_weight**0.5], axis=-1)
+            * (1.0 + self.class_weight) ** -0.5
+        )
+
+    def _class_probabilities(self, common, modality):
+        logits = getattr(self.generator, f"{modality}_classifier")(common)
+        scaled = logits / self.temperature
+        return ops.sigmoid(scaled) if self.multi_label else ops.softmax(scaled)
+
+    @property
+    def output_dim(self):
+        """Size of the representations `encode` returns."""
+        if self.representation == "class_probabilities":
+            return self.generator.num_classes
+        if self.representation == "standardized_common_and_classes":
+            return self.generator.common_dim + self.generator.num_classes
+        return self.generator.common_dim
 
     def encode_image(self, images):
         """Returns `(batch, dim)` unit-norm image representations (see `encode`)."""
@@ -229,8 +272,7 @@ class CrossModalEncoder(keras.Model):
             batch_size: Inference batch size.
 
         Returns:
-            `(n, dim)` float32 array: `dim` is `num_classes` for
-            `"class_probabilities"`, else the common representation's size.
+            `(n, output_dim)` float32 array.
         """
         return _in_batches(lambda x: self.encode(x, modality), inputs, batch_size)
 
@@ -254,6 +296,7 @@ class CrossModalEncoder(keras.Model):
             "generator": keras.saving.serialize_keras_object(self.generator),
             "representation": self.representation,
             "temperature": self.temperature,
+            "class_weight": self.class_weight,
             "multi_label": self.multi_label,
             "text_vectorizer": keras.saving.serialize_keras_object(
                 self.text_vectorizer
@@ -269,6 +312,14 @@ class CrossModalEncoder(keras.Model):
         for key in ("generator", "text_vectorizer"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def _unit(x):
+    """L2-normalises the rows of `x`."""
+    # `normalize` multiplies by a reciprocal square root rather than dividing
+    # by the norm: a full-integer TFLite encoder cannot divide by a norm that
+    # quantises to zero.
+    return ops.normalize(x, axis=-1, order=2, epsilon=1e-12)
 
 
 def _in_batches(function, inputs, batch_size):

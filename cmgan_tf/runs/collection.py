@@ -24,7 +24,6 @@ from cmgan_tf.retrieval.gallery_dir import (
 )
 from cmgan_tf.runs.data import load_configured_dataset
 from cmgan_tf.runs.model_dir import load_run
-from cmgan_tf.serving.signatures import encoder_dim
 
 SPLITS = ("train", "test")
 _SCRATCH_FILE = ".scratch_{modality}.npy"
@@ -131,7 +130,7 @@ def embed_collection(
             f"{len(collection.bad)} items cannot be embedded (pass "
             f"--on_bad_item=skip to skip them):\n  {format_bad_items(collection.bad)}"
         )
-    dim = encoder_dim(encoder)
+    dim = encoder.output_dim
     with file_io.staged_directory(output, overwrite=previous is not None) as staging:
         staging = pathlib.Path(staging)
         scratch, streamed_bad, seconds = _embed_into_scratch(

@@ -240,6 +240,7 @@ class TrainingRun:
             texts=self.train_split.texts,
             representation=config.model.representation,
             temperature=config.model.temperature,
+            class_weight=config.model.class_weight,
             multi_label=self.dataset.multi_label,
             text_vectorizer=self.text_vectorizer,
         )

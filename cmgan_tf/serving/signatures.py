@@ -182,10 +182,10 @@ def build_serving_archive(encoder, galleries=None, top_k=10):
 
     gallery_variables = {}
     for modality, gallery in (galleries or {}).items():
-        if gallery.dim != encoder_dim(encoder):
+        if gallery.dim != encoder.output_dim:
             raise InvalidInputError(
                 f"The {gallery.modality} gallery's embeddings have {gallery.dim} "
-                f"dimensions; the encoder's have {encoder_dim(encoder)}."
+                f"dimensions; the encoder's have {encoder.output_dim}."
             )
         gallery_variables[modality] = (
             tf.Variable(
@@ -221,13 +221,6 @@ def build_serving_archive(encoder, galleries=None, top_k=10):
     return archive
 
 
-def encoder_dim(encoder):
-    """Size of the representations an encoder returns."""
-    if encoder.representation == "class_probabilities":
-        return encoder.generator.num_classes
-    return encoder.generator.common_dim
-
-
 def signature_summary(encoder, galleries=None, top_k=10):
     """Describes the signatures' inputs and outputs, as `signatures.json` does.
 
@@ -243,7 +236,7 @@ def signature_summary(encoder, galleries=None, top_k=10):
     for name, (modality, spec) in signature_inputs(encoder, galleries).items():
         inputs = {spec.name: tensor(spec.dtype.name, spec.shape.as_list())}
         if name.startswith("encode"):
-            outputs = {"embeddings": tensor("float32", (None, encoder_dim(encoder)))}
+            outputs = {"embeddings": tensor("float32", (None, encoder.output_dim))}
         else:
             gallery = galleries[OTHER_MODALITY[modality]]
             k = min(top_k, len(gallery.ids))

@@ -30,7 +30,7 @@ from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.autoencoder import MODALITIES
 from cmgan_tf.serving import tflite_retrieval
 from cmgan_tf.serving.gallery import OTHER_MODALITY
-from cmgan_tf.serving.signatures import CONFIG_FILE, encoder_dim, serving_input_spec
+from cmgan_tf.serving.signatures import CONFIG_FILE, serving_input_spec
 
 VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
 MANIFEST_FILE = "manifest.json"
@@ -185,7 +185,7 @@ def export_tflite(
                         "dtype": spec.dtype.name,
                         "shape": spec.shape.as_list(),
                     },
-                    "output_dim": encoder_dim(encoder),
+                    "output_dim": encoder.output_dim,
                     "bytes": len(flatbuffer),
                 }
                 if spec.dtype == tf.int32:

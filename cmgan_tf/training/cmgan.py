@@ -16,6 +16,7 @@ LOSS_TERMS = (
     "intra_adversarial",
     "inter_adversarial",
     "semantic",
+    "class_probe",
     "reconstruction",
     "pair_distance",
     "pair_contrastive",
@@ -381,6 +382,21 @@ class CMGAN(keras_compat.SkipSymbolicBuildWhenBuilt, keras.Model):
             terms["semantic"] = sum(
                 losses.semantic_loss(
                     out[f"{m}_logits"], batch["labels"], self.multi_label
+                )
+                for m in MODALITIES
+            )
+        if self.loss_weights["class_probe"] > 0:
+            # The classifier learns from the common representation without
+            # shaping it: retrieval adds its probabilities to that
+            # representation (`CrossModalEncoder`'s
+            # "standardized_common_and_classes").
+            terms["class_probe"] = sum(
+                losses.semantic_loss(
+                    getattr(self.generator, f"{m}_classifier")(
+                        ops.stop_gradient(out[f"{m}_common"])
+                    ),
+                    batch["labels"],
+                    self.multi_label,
                 )
                 for m in MODALITIES
             )
