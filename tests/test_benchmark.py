@@ -126,17 +126,23 @@ class TestSmokeQualityAndRetrieval:
         smoke = "--epochs=3 {}--nojit_compile"
         features = "--preset=features " + smoke
         wikipedia = "--preset=wikipedia " + smoke.format("")
-        # Every preset row, each mixed precision, and the `wikipedia`
+        # Every preset row and each mixed precision, each `features` run also
+        # ranked by either part of its representation, and the `wikipedia`
         # preset's common representation beside its class probabilities.
+        features_runs = [
+            features.format(""),
+            features.format("--mixed_precision=mixed_bfloat16 "),
+            features.format("--mixed_precision=mixed_float16 "),
+        ]
         assert set(rows) == {
-            (features.format(""), "standardized_common"),
-            (
-                features.format("--mixed_precision=mixed_bfloat16 "),
-                "standardized_common",
-            ),
-            (
-                features.format("--mixed_precision=mixed_float16 "),
-                "standardized_common",
+            *(
+                (run, ranks)
+                for run in features_runs
+                for ranks in (
+                    "standardized_common_and_classes",
+                    "standardized_common",
+                    "class_probabilities",
+                )
             ),
             (wikipedia, "class_probabilities"),
             (wikipedia, "standardized_common"),

@@ -184,9 +184,11 @@ def test_parity_of_raw_encoders_through_the_tokenizer(raw_run, raw_export):
 
 
 @pytest.mark.slow
-def test_an_image_kernel_map_converts_and_keeps_the_rankings(tmp_path):
-    # The `features` preset's image trunk: Hellinger map, Nystroem kernel map,
-    # standardisation, all inside the exported graph.
+def test_the_features_encoder_converts_and_keeps_the_rankings(tmp_path):
+    # The `features` preset's image trunk (Hellinger map, Nystroem kernel
+    # map, standardisation) and its representation (the standardised common
+    # representation with class probabilities appended), all inside the
+    # exported graph.
     dataset = load_dataset("wikipedia_classic")
     config = preset("features").replace(data={"image_kernel_landmarks": 128})
     keras.utils.set_random_seed(0)
@@ -194,7 +196,11 @@ def test_an_image_kernel_map_converts_and_keeps_the_rankings(tmp_path):
         build_generator(config, dataset.train),
         dataset.train.images,
         dataset.train.texts,
+        representation=config.model.representation,
+        temperature=config.model.temperature,
+        class_weight=config.model.class_weight,
     )
+    assert encoder.output_dim == config.model.common_dim + dataset.train.num_classes
     assert encoder.generator.image_trunk.kernel_map is not None
     images = dataset.test.images[:200]
     directory = tmp_path / "tflite"

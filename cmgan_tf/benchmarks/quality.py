@@ -25,15 +25,17 @@ from cmgan_tf.runs.trainer import train
 
 DIRECTIONS = ("image_to_text", "text_to_image")
 
-# Each ablation changes one part of the `features` preset: a contrastive term
-# taken away, or a part of the paper's method (its two adversarial games, its
-# semantic classifier term, its shared common layers) put back.
+# Each ablation changes one part of the `features` preset: a term or the text
+# kernel map taken away, the classifier kept from shaping the common space
+# (trained on it with its gradient stopped), or a part of the paper's method
+# (its two adversarial games, unshared common layers) put back.
 ABLATIONS = (
     {"loss": {"pair_contrastive_weight": 0.0}},
+    {"loss": {"semantic_weight": 0.0, "class_probe_weight": 1.0}},
+    {"data": {"text_kernel_landmarks": 0}},
     {"loss": {"inter_adversarial_weight": 1.0}},
     # The intra-modality game judges reconstructions: it needs decoders.
     {"loss": {"intra_adversarial_weight": 1.0}, "model": {"decoder_units": (256,)}},
-    {"loss": {"semantic_weight": 1.0}},
     {"model": {"share_common_layers": False}},
 )
 
