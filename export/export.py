@@ -38,8 +38,10 @@ _FORMAT = flags.DEFINE_enum(
 )
 _TFLITE_VARIANTS = flags.DEFINE_list(
     "tflite_variants",
-    list(tflite.VARIANTS),
-    f"TFLite variants to write, of {', '.join(tflite.VARIANTS)}.",
+    None,
+    f"TFLite variants to write, of {', '.join(tflite.VARIANTS)}. Default: all, "
+    "or float32 and float16 for a model with a kernel feature map (8-bit weights "
+    "cannot hold it).",
 )
 _MODEL_NAME = flags.DEFINE_string(
     "model_name", "cmgan", "Name the model is served under."
@@ -99,7 +101,7 @@ def main(argv):
             result = run_export.export_tflite_model(
                 _MODEL_DIR.value,
                 _EXPORT_DIR.value,
-                variants=tuple(_TFLITE_VARIANTS.value),
+                variants=_TFLITE_VARIANTS.value and tuple(_TFLITE_VARIANTS.value),
                 overwrite=_OVERWRITE.value,
                 data_dir=_DATA_DIR.value,
                 check_parity=_CHECK_PARITY.value,

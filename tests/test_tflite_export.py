@@ -185,12 +185,14 @@ def test_parity_of_raw_encoders_through_the_tokenizer(raw_run, raw_export):
 
 @pytest.mark.slow
 def test_the_features_encoder_converts_and_keeps_the_rankings(tmp_path):
-    # The `features` preset's image trunk (Hellinger map, Nystroem kernel
-    # map, standardisation) and its representation (the standardised common
+    # The `features` preset's trunks (Hellinger map, Nystroem kernel maps,
+    # standardisation) and its representation (the standardised common
     # representation with class probabilities appended), all inside the
-    # exported graph.
+    # exported graph; fewer landmarks than shipped, for speed.
     dataset = load_dataset("wikipedia_classic")
-    config = preset("features").replace(data={"image_kernel_landmarks": 128})
+    config = preset("features").replace(
+        data={"image_kernel_landmarks": 128, "text_kernel_landmarks": 64}
+    )
     keras.utils.set_random_seed(0)
     encoder = CrossModalEncoder.from_generator(
         build_generator(config, dataset.train),
@@ -201,28 +203,47 @@ def test_the_features_encoder_converts_and_keeps_the_rankings(tmp_path):
         class_weight=config.model.class_weight,
     )
     assert encoder.output_dim == config.model.common_dim + dataset.train.num_classes
-    assert encoder.generator.image_trunk.kernel_map is not None
-    images = dataset.test.images[:200]
-    directory = tmp_path / "tflite"
-    tflite.export_tflite(
-        encoder,
-        directory,
-        representative_inputs={
-            "image": dataset.train.images,
-            "text": dataset.train.texts,
-        },
-        variants=("float32", "float16", "int8"),
-    )
-    keras_embeddings = encoder.predict_arrays(images, "image")
-    for variant, atol in (("float32", 1e-4), ("float16", 5e-2)):
-        run = litert.TFLiteEncoder(directory / f"image_{variant}.tflite")
-        np.testing.assert_allclose(run(images), keras_embeddings, atol=atol)
-    # Fully quantised, the map still ranks texts as the float model does (the
-    # parity report's criterion: MAP within 0.03).
-    texts = encoder.predict_arrays(dataset.test.texts[:200], "text")
-    labels = dataset.test.labels[:200]
-    quantised = litert.TFLiteEncoder(directory / "image_int8.tflite")(images)
-    for direction in ("map_image_to_text", "map_text_to_image"):
-        assert ranking_scores(quantised, texts, labels)[direction] == pytest.approx(
-            ranking_scores(keras_embeddings, texts, labels)[direction], abs=0.03
+    # 8-bit weights cannot hold the kernel maps: refused, nothing written.
+    with pytest.raises(InvalidInputError, match="kernel map"):
+        tflite.export_tflite(
+            encoder,
+            tmp_path / "int8",
+            variants=("float32", "dynamic_int8"),
         )
+    assert not (tmp_path / "int8").exists()
+    # By default only the variants that keep the rankings are written.
+    directory = tmp_path / "tflite"
+    manifest = tflite.export_tflite(encoder, directory)
+    assert {entry["variant"] for entry in manifest.values()} == {"float32", "float16"}
+    images, texts = dataset.test.images[:200], dataset.test.texts[:200]
+    labels = dataset.test.labels[:200]
+    keras_embeddings = {
+        "image": encoder.predict_arrays(images, "image"),
+        "text": encoder.predict_arrays(texts, "text"),
+    }
+    tflite_embeddings = {}
+    for variant in ("float32", "float16"):
+        for modality, inputs in (("image", images), ("text", texts)):
+            run = litert.TFLiteEncoder(directory / f"{modality}_{variant}.tflite")
+            tflite_embeddings[modality, variant] = run(inputs)
+    for modality in ("image", "text"):
+        np.testing.assert_allclose(
+            tflite_embeddings[modality, "float32"],
+            keras_embeddings[modality],
+            atol=1e-4,
+        )
+    # float16 weights: the parity report's criterion, MAP within 0.03.
+    expected = ranking_scores(
+        keras_embeddings["image"], keras_embeddings["text"], labels
+    )
+    half = ranking_scores(
+        tflite_embeddings["image", "float16"],
+        tflite_embeddings["text", "float16"],
+        labels,
+    )
+    for direction in ("map_image_to_text", "map_text_to_image"):
+        assert half[direction] == pytest.approx(expected[direction], abs=0.03)
+
+
+def test_encoders_without_a_kernel_map_support_every_variant(feature_run):
+    assert tflite.supported_variants(feature_run[1]) == tflite.VARIANTS

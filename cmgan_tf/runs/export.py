@@ -114,7 +114,7 @@ def export_tflite_model(
     model_dir,
     export_dir,
     *,
-    variants=tflite_export.VARIANTS,
+    variants=None,
     overwrite=False,
     data_dir=None,
     check_parity=False,
@@ -126,7 +126,8 @@ def export_tflite_model(
     Args:
         model_dir: Directory written by `cmgan-train`.
         export_dir: Directory to create (see `tflite.export_tflite`).
-        variants: Subset of `tflite.VARIANTS`.
+        variants: Subset of `tflite.VARIANTS`; default: those the encoder
+            supports (`tflite.supported_variants`).
         overwrite: Replace an existing `export_dir`.
         data_dir: Overrides the dataset location recorded in `config.json`.
         check_parity: Compare every file with the Keras encoder on the test
@@ -139,6 +140,14 @@ def export_tflite_model(
         Dict with `path`, `manifest` and, with `check_parity`, `parity`.
     """
     config, encoder = run_files.load_run(model_dir)
+    if variants is None:
+        variants = tflite_export.supported_variants(encoder)
+        if variants != tflite_export.VARIANTS:
+            logging.info(
+                "Writing the %s variants only: 8-bit weights cannot hold this "
+                "model's kernel feature map.",
+                ", ".join(variants),
+            )
     dataset = None
     if "int8" in variants or check_parity:
         dataset = load_configured_dataset(config.data, data_dir)
