@@ -29,14 +29,16 @@ idle machine, each mode in a process of its own, alternated, e.g.
 import json
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-SHAPES = [(4096, 1024), (300, 1024)] + [(1024, 1024)] * 8 + [(1024,)] * 10
+# Run as a script, this folder is on the path: the same shapes and timing as
+# the update probe.
+from issue17_adam_update import SHAPES, milliseconds_per_update  # noqa: E402
+
 BETA_1, BETA_2, EPSILON, LEARNING_RATE = 0.9, 0.999, 1e-7, 1e-3
 
 
@@ -77,21 +79,13 @@ def main(mode):
     velocities = [tf.Variable(tf.zeros(s)) for s in SHAPES]
     gradients = [tf.constant(rng.normal(size=s).astype("float32")) for s in SHAPES]
     update = _update(mode, variables, momentums, velocities, tf.Variable(0.0))
-    for _ in range(5):
-        update(gradients)
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(20):
-            update(gradients)
-        variables[0].numpy()  # Waits for the last update.
-        times.append((time.perf_counter() - start) / 20 * 1000)
+    times = milliseconds_per_update(update, gradients, variables)
     print(
         json.dumps(
             {
                 "mode": mode,
                 "xla_flags": os.environ.get("XLA_FLAGS", ""),
-                "ms_per_update": sorted(times),
+                "ms_per_update": times,
             }
         )
     )

@@ -60,12 +60,12 @@ def _update(mode, variables):
     return update
 
 
-def main(mode):
-    """Times `mode`, `"keras"` or `"fused"`; prints one JSON line."""
-    rng = np.random.default_rng(0)
-    variables = [keras.Variable(rng.normal(size=s).astype("float32")) for s in SHAPES]
-    gradients = [tf.constant(rng.normal(size=s).astype("float32")) for s in SHAPES]
-    update = _update(mode, variables)
+def milliseconds_per_update(update, gradients, variables):
+    """Times `update(gradients)`: 5 warm-up calls, then 5 repeats of 20.
+
+    Returns:
+        The 5 repeats' milliseconds per update, sorted.
+    """
     for _ in range(5):
         update(gradients)
     times = []
@@ -75,7 +75,16 @@ def main(mode):
             update(gradients)
         variables[0].numpy()  # Waits for the last update.
         times.append((time.perf_counter() - start) / 20 * 1000)
-    print(json.dumps({"mode": mode, "ms_per_update": sorted(times)}))
+    return sorted(times)
+
+
+def main(mode):
+    """Times `mode`, `"keras"` or `"fused"`; prints one JSON line."""
+    rng = np.random.default_rng(0)
+    variables = [keras.Variable(rng.normal(size=s).astype("float32")) for s in SHAPES]
+    gradients = [tf.constant(rng.normal(size=s).astype("float32")) for s in SHAPES]
+    times = milliseconds_per_update(_update(mode, variables), gradients, variables)
+    print(json.dumps({"mode": mode, "ms_per_update": times}))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from cmgan_tf import checks
 from cmgan_tf.data.image_stream import BAD_ITEM_POLICIES
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.backbones import BACKBONES
-from cmgan_tf.models.encoder import REPRESENTATIONS
+from cmgan_tf.models.encoder import CLASS_REPRESENTATIONS, REPRESENTATIONS
 
 STRATEGIES = ("auto", "mirrored", "multi_worker", "default")
 CLASSIFIERS = ("per_modality", "shared")
@@ -636,8 +636,7 @@ class ExperimentConfig:
 
     def __post_init__(self):
         checks.require(
-            self.model.representation
-            not in ("class_probabilities", "standardized_common_and_classes")
+            self.model.representation not in CLASS_REPRESENTATIONS
             or self.loss.semantic_weight > 0
             or self.loss.class_probe_weight > 0,
             f"representation={self.model.representation!r} ranks by the semantic "

@@ -15,6 +15,8 @@ REPRESENTATIONS = (
 )
 # The representations that standardise the common representation.
 STANDARDIZED = ("standardized_common", "standardized_common_and_classes")
+# The representations that rank by the semantic classifier's probabilities.
+CLASS_REPRESENTATIONS = ("class_probabilities", "standardized_common_and_classes")
 
 
 @keras.saving.register_keras_serializable(package="cmgan_tf")

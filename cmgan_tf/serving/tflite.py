@@ -168,15 +168,15 @@ def export_tflite(
         The manifest, a dict from file name to its description.
     """
     directory = str(directory)
+    supported = supported_variants(encoder)
     if variants is None:
-        variants = supported_variants(encoder)
+        variants = supported
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         raise InvalidInputError(
             f"TFLite variants must be a non-empty subset of {', '.join(VARIANTS)}. "
             f"Received: {list(variants)}"
         )
-    supported = supported_variants(encoder)
     lossy = [v for v in variants if v not in supported]
     if lossy:
         raise InvalidInputError(
