@@ -532,6 +532,13 @@ class TrainingConfig:
     seed: int = _field(
         0, "Seeds weights, the validation split, shuffling and sampling."
     )
+    ensemble_size: int = _field(
+        1,
+        "Members to train, from different seeds on the same training and "
+        "validation pairs; the encoder ranks by the mean of their cosine "
+        "similarities. Each member costs a whole training run and multiplies "
+        "the representation's size.",
+    )
     mixed_precision: str = _field(
         "float32",
         "Keras dtype policy of the networks during training: `float32`, "
@@ -546,7 +553,13 @@ class TrainingConfig:
         checks.check_choice(
             "mixed_precision", self.mixed_precision, MIXED_PRECISION_POLICIES
         )
-        for name in ("epochs", "batch_size", "generator_steps", "lr_decay_epochs"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "generator_steps",
+            "lr_decay_epochs",
+            "ensemble_size",
+        ):
             checks.check_positive_int(name, getattr(self, name))
         checks.check_count_or_zero("patience", self.patience, "train all epochs")
         checks.check_non_negative("weight_decay", self.weight_decay)
@@ -642,6 +655,12 @@ class ExperimentConfig:
             f"representation={self.model.representation!r} ranks by the semantic "
             "classifier, which trains only with --semantic_weight or "
             "--class_probe_weight above 0; both are 0.",
+        )
+        checks.require(
+            self.training.ensemble_size == 1 or self.runtime.strategy != "multi_worker",
+            "--ensemble_size above 1 trains its members one after another in one "
+            "process and is not supported with --strategy=multi_worker. Train "
+            "with --ensemble_size=1 on the cluster.",
         )
 
     def replace(self, **sections):

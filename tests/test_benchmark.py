@@ -126,13 +126,15 @@ class TestSmokeQualityAndRetrieval:
         smoke = "--epochs=3 {}--nojit_compile"
         features = "--preset=features " + smoke
         wikipedia = "--preset=wikipedia " + smoke.format("")
-        # Every preset row and each mixed precision, each `features` run also
-        # ranked by either part of its representation, and the `wikipedia`
-        # preset's common representation beside its class probabilities.
+        # The preset (an ensemble, of two here), one member alone and each
+        # mixed precision of one member, each `features` run also ranked by
+        # either part of its representation, and the `wikipedia` preset's
+        # common representation beside its class probabilities.
         features_runs = [
-            features.format(""),
-            features.format("--mixed_precision=mixed_bfloat16 "),
-            features.format("--mixed_precision=mixed_float16 "),
+            features.format("--ensemble_size=2 "),
+            features.format("--ensemble_size=1 "),
+            features.format("--ensemble_size=1 --mixed_precision=mixed_bfloat16 "),
+            features.format("--ensemble_size=1 --mixed_precision=mixed_float16 "),
         ]
         assert set(rows) == {
             *(
@@ -162,6 +164,8 @@ class TestSmokeQualityAndRetrieval:
         assert (
             "validation_map_text_to_image" not in rows[wikipedia, "standardized_common"]
         )
+        ensemble = rows[features_runs[0], "standardized_common_and_classes"]
+        assert [len(epochs) for epochs in ensemble["best_epoch"]] == [2]
         cca = quality["baselines"]["CCA"]
         assert f"| {cca['map_text_to_image']:.3f} |" in text
         assert f"`{wikipedia}` | class_probabilities |" in text

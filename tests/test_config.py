@@ -152,6 +152,8 @@ INVALID = [
     ("training", "patience", 2.0),
     ("training", "patience", True),
     ("training", "patience", False),
+    ("training", "ensemble_size", 0),
+    ("training", "ensemble_size", 2.0),
     ("data", "image_kernel_landmarks", 0.0),
     ("data", "dataset", ""),
     ("loss", "semantic_weight", -1.0),
@@ -216,6 +218,18 @@ def test_ranking_by_classes_needs_a_trained_classifier(representation):
             model={"representation": representation}, loss={**untrained, **trained}
         )
         assert config.model.representation == representation
+
+
+def test_an_ensemble_is_refused_on_a_cluster():
+    with pytest.raises(InvalidInputError, match="--strategy=multi_worker"):
+        ExperimentConfig().replace(
+            training={"ensemble_size": 2}, runtime={"strategy": "multi_worker"}
+        )
+    for size, strategy in ((1, "multi_worker"), (3, "mirrored")):
+        config = ExperimentConfig().replace(
+            training={"ensemble_size": size}, runtime={"strategy": strategy}
+        )
+        assert config.training.ensemble_size == size
 
 
 @pytest.mark.parametrize("value", [0.0, -0.1])

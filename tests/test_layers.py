@@ -12,6 +12,7 @@ from cmgan_tf.models.discriminators import (
     IntraModalityDiscriminator,
 )
 from cmgan_tf.models.encoder import CrossModalEncoder
+from cmgan_tf.models.ensemble import EnsembleEncoder
 from cmgan_tf.models.trunks import FeatureTrunk, transform_features
 from tests.layer_test_utils import run_layer_test
 
@@ -453,3 +454,72 @@ def test_encoder_keeps_an_unshared_generators_text_common_weights():
     np.testing.assert_allclose(
         generator.encode(texts, "text", training=False)[1], expected, rtol=1e-6
     )
+
+
+# EnsembleEncoder
+
+
+def _members(images, texts):
+    """Two encoders of differently seeded generators, of different widths."""
+    members = []
+    for seed, representation in ((1, "standardized_common_and_classes"), (2, "common")):
+        generator = _autoencoder(seed=seed)
+        generator({"image": images, "text": texts}, training=True)
+        members.append(
+            CrossModalEncoder.from_generator(
+                generator, images, texts, representation=representation
+            )
+        )
+    return members
+
+
+def test_ensemble_encoder(trained_generator, pair_inputs, tmp_path):
+    _, images, texts = trained_generator
+    dim = 4 + NUM_CLASSES + 4
+    layer = run_layer_test(
+        lambda: EnsembleEncoder(_members(images, texts)),
+        pair_inputs,
+        {"image": (BATCH, dim), "text": (BATCH, dim)},
+        tmp_path,
+    )
+    assert layer.output_dim == dim
+    assert len(layer.generators) == 2
+    for norms in _norms(layer(pair_inputs)).values():
+        np.testing.assert_allclose(norms, 1.0, rtol=1e-5)
+
+
+def test_ensemble_ranks_by_the_mean_of_its_members_cosines(trained_generator):
+    _, images, texts = trained_generator
+    members = _members(images, texts)
+    ensemble = EnsembleEncoder(members)
+    expected = np.mean(
+        [
+            m.predict_arrays(images, "image") @ m.predict_arrays(texts, "text").T
+            for m in members
+        ],
+        axis=0,
+    )
+    similarities = ensemble.predict_arrays(images, "image") @ (
+        ensemble.predict_arrays(texts, "text").T
+    )
+    np.testing.assert_allclose(similarities, expected, atol=1e-5)
+
+
+def test_ensemble_rejects_members_that_cannot_rank_together(trained_generator):
+    generator, images, texts = trained_generator
+    member = CrossModalEncoder.from_generator(generator, images, texts)
+    with pytest.raises(InvalidInputError, match="two or more"):
+        EnsembleEncoder([member])
+    with pytest.raises(InvalidInputError, match="two or more"):
+        EnsembleEncoder([member, generator])
+    other = CrossModalAutoencoder(
+        FeatureTrunk(IMAGE_DIM + 1, name="image_trunk"),
+        FeatureTrunk(TEXT_DIM, name="text_trunk"),
+        NUM_CLASSES,
+        encoder_units=(12,),
+        common_units=(8, 4),
+        decoder_units=(6, 9),
+    )
+    wider = CrossModalEncoder.from_generator(other, _array(40, IMAGE_DIM + 1), texts)
+    with pytest.raises(InvalidInputError, match="different inputs"):
+        EnsembleEncoder([member, wider])

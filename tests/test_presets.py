@@ -80,6 +80,7 @@ def test_reference_is_the_default_configuration():
                 "inter_adversarial_weight",
                 "class_contrastive_weight",
                 "pair_contrastive_weight",
+                "ensemble_size",
             },
         ),
     ],

@@ -11,6 +11,7 @@ from cmgan_tf.benchmarks.quality import ranking_scores
 from cmgan_tf.data import load_dataset
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.encoder import CrossModalEncoder
+from cmgan_tf.models.ensemble import EnsembleEncoder
 from cmgan_tf.models.raw_trunks import make_text_vectorizer
 from cmgan_tf.presets import preset
 from cmgan_tf.runs.export import export_tflite_model
@@ -247,3 +248,43 @@ def test_the_features_encoder_converts_and_keeps_the_rankings(tmp_path):
 
 def test_encoders_without_a_kernel_map_support_every_variant(feature_run):
     assert tflite.supported_variants(feature_run[1]) == tflite.VARIANTS
+
+
+def test_an_ensemble_with_a_kernel_map_member_keeps_to_float_variants(feature_run):
+    dataset = load_dataset("wikipedia_classic")
+    config = preset("smoke").replace(data={"image_kernel_landmarks": 16})
+    mapped = CrossModalEncoder.from_generator(
+        build_generator(config, dataset.train),
+        dataset.train.images,
+        dataset.train.texts,
+    )
+    assert tflite.supported_variants(mapped) == ("float32", "float16")
+    ensemble = EnsembleEncoder([feature_run[1], mapped])
+    assert tflite.supported_variants(ensemble) == ("float32", "float16")
+
+
+def test_an_ensemble_of_raw_encoders_takes_token_ids_on_device(raw_run, tmp_path):
+    encoder, test = raw_run
+    texts = np.asarray(test.texts)
+    other = CrossModalEncoder.from_generator(
+        encoder.generator,
+        test.images,
+        texts,
+        representation="standardized_common",
+        text_vectorizer=encoder.text_vectorizer,
+    )
+    ensemble = EnsembleEncoder([encoder, other])
+    directory = tmp_path / "ensemble"
+    manifest = tflite.export_tflite(ensemble, directory, variants=("float32",))
+    assert manifest["text_float32.tflite"]["input"]["name"] == "token_ids"
+    token_ids = tokenizer.CaptionTokenizer.from_file(directory / "vocabulary.txt", 12)(
+        list(test.texts)
+    )
+    for modality, inputs, keras_inputs in (
+        ("image", test.images, test.images),
+        ("text", token_ids, texts),
+    ):
+        run = litert.TFLiteEncoder(directory / f"{modality}_float32.tflite")
+        np.testing.assert_allclose(
+            run(inputs), ensemble.predict_arrays(keras_inputs, modality), atol=1e-5
+        )

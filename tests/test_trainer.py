@@ -1,5 +1,6 @@
 """The training run's steps, each on its own, and a run on a non-local file system."""
 
+import pathlib
 import uuid
 
 import numpy as np
@@ -8,12 +9,14 @@ import pytest
 from cmgan_tf import file_io
 from cmgan_tf.data.dataset import CrossModalDataset
 from cmgan_tf.errors import InvalidInputError
+from cmgan_tf.models.ensemble import EnsembleEncoder
 from cmgan_tf.presets import preset
 from cmgan_tf.runs import model_dir as run_files
 from cmgan_tf.runs.evaluation import evaluate
 from cmgan_tf.runs.trainer import (
     SELECTION_METRIC,
     TrainingRun,
+    member_seed,
     steps_per_execution,
     train,
 )
@@ -157,3 +160,64 @@ def test_patience_stops_training_and_a_second_start_trains_no_more(tmp_path):
     again = train(config, dataset=_dataset())
     assert again["history"][SELECTION_METRIC] == scores
     assert again["best_epoch"] == metrics["best_epoch"]
+
+
+def test_an_ensemble_trains_members_on_one_split_the_first_being_the_single_run(
+    tmp_path,
+):
+    dataset = _dataset()
+    metrics = train(_config(tmp_path / "ensemble", ensemble_size=2), dataset=dataset)
+    train(_config(tmp_path / "single"), dataset=dataset)
+
+    seeds = [member["seed"] for member in metrics["members"]]
+    assert seeds == [0, member_seed(0, 1)] and seeds[1] != 0
+    assert len(metrics["best_epoch"]) == 2
+    _, ensemble = run_files.load_run(tmp_path / "ensemble")
+    assert isinstance(ensemble, EnsembleEncoder)
+    members = [run_files.load_run(m["model_dir"])[1] for m in metrics["members"]]
+    assert ensemble.output_dim == sum(m.output_dim for m in members)
+    # Member 0 is the single run of the same seed: the same split, the same
+    # weights.
+    _, single = run_files.load_run(tmp_path / "single")
+    images = dataset.test.images
+    np.testing.assert_allclose(
+        members[0].predict_arrays(images, "image"),
+        single.predict_arrays(images, "image"),
+        atol=1e-6,
+    )
+    assert not np.allclose(
+        members[1].predict_arrays(images, "image")[:, :4],
+        single.predict_arrays(images, "image")[:, :4],
+        atol=1e-3,
+    )
+    scores, _ = evaluate(tmp_path / "ensemble", dataset=dataset, plots=False)
+    assert 0.0 < scores["map_image_to_text"] <= 1.0
+
+
+def test_an_interrupted_ensemble_keeps_its_finished_members(tmp_path):
+    dataset = _dataset()
+    model_dir = tmp_path / "ensemble"
+    config = _config(model_dir, ensemble_size=2)
+    train(config, dataset=dataset)
+    _, ensemble = run_files.load_run(model_dir)
+    expected = ensemble.predict_arrays(dataset.test.texts, "text")
+    first = pathlib.Path(
+        run_files.path(run_files.member_dir(model_dir, 0), run_files.ENCODER_FILE)
+    )
+    first_written = first.read_bytes()
+    # Killed while the second member finished: neither it nor the ensemble
+    # wrote its encoder.
+    for directory in (model_dir, run_files.member_dir(model_dir, 1)):
+        pathlib.Path(run_files.path(directory, run_files.ENCODER_FILE)).unlink()
+
+    with pytest.raises(InvalidInputError, match="another configuration"):
+        train(config.replace(training={"epochs": 2}), dataset=dataset)
+    train(config, dataset=dataset)
+
+    assert first.read_bytes() == first_written
+    _, resumed = run_files.load_run(model_dir)
+    np.testing.assert_allclose(
+        resumed.predict_arrays(dataset.test.texts, "text"), expected, atol=1e-6
+    )
+    with pytest.raises(InvalidInputError, match="already holds a finished run"):
+        train(config, dataset=dataset)

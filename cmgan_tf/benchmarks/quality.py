@@ -18,6 +18,7 @@ import tempfile
 import numpy as np
 
 from cmgan_tf.models.encoder import CrossModalEncoder
+from cmgan_tf.models.ensemble import EnsembleEncoder
 from cmgan_tf.models.trunks import transform_features
 from cmgan_tf.retrieval.evaluation import retrieval_report
 from cmgan_tf.runs.model_dir import load_run
@@ -172,7 +173,8 @@ def cmgan_scores(config, seeds, dataset, *, work_dir=None):
         a list with one value per seed, with `_mean` and `_std` beside each;
         `validation_map_image_to_text` / `_text_to_image` (the chosen
         epoch's, for the representation the run was trained to rank),
-        `best_epoch` (that epoch, from 1) and `training_time_s`, lists too.
+        `best_epoch` (that epoch, from 1; for an ensemble, its members') and
+        `training_time_s`, lists too.
     """
     runs = {}
     with tempfile.TemporaryDirectory(dir=work_dir) as root:
@@ -192,22 +194,32 @@ def cmgan_scores(config, seeds, dataset, *, work_dir=None):
             }
             record["best_epoch"] = metrics["best_epoch"]
             record["training_time_s"] = metrics["training_time_s"]
-            runs.setdefault(encoder.representation, []).append(
+            ranked = config.model.representation
+            runs.setdefault(ranked, []).append(
                 {**record, **encoder_scores(encoder, dataset.test)}
             )
-            for representation in _PARTS.get(encoder.representation, ()):
-                part = CrossModalEncoder.from_generator(
-                    encoder.generator,
-                    dataset.train.images,
-                    dataset.train.texts,
-                    representation=representation,
-                    temperature=encoder.temperature,
-                    multi_label=dataset.multi_label,
-                )
+            for representation in _PARTS.get(ranked, ()):
+                part = _part_encoder(encoder, representation, config, dataset)
                 runs.setdefault(representation, []).append(
                     encoder_scores(part, dataset.test)
                 )
     return {name: _summary(records) for name, records in runs.items()}
+
+
+def _part_encoder(encoder, representation, config, dataset):
+    """The same run's generators, ranking by `representation` instead."""
+    members = [
+        CrossModalEncoder.from_generator(
+            generator,
+            dataset.train.images,
+            dataset.train.texts,
+            representation=representation,
+            temperature=config.model.temperature,
+            multi_label=dataset.multi_label,
+        )
+        for generator in encoder.generators
+    ]
+    return members[0] if len(members) == 1 else EnsembleEncoder(members)
 
 
 def _summary(records):

@@ -13,6 +13,7 @@ from cmgan_tf.models.discriminators import (
     IntraModalityDiscriminator,
 )
 from cmgan_tf.models.encoder import CrossModalEncoder
+from cmgan_tf.models.ensemble import EnsembleEncoder
 from cmgan_tf.models.kernel_map import NystroemFeatureMap
 from cmgan_tf.models.raw_trunks import (
     ConvImageTrunk,
@@ -29,6 +30,7 @@ __all__ = [
     "CrossModalEncoder",
     "DenseBlock",
     "DenseGradientEmbedding",
+    "EnsembleEncoder",
     "FeatureTrunk",
     "InterModalityDiscriminator",
     "IntraModalityDiscriminator",

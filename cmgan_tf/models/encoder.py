@@ -19,8 +19,42 @@ STANDARDIZED = ("standardized_common", "standardized_common_and_classes")
 CLASS_REPRESENTATIONS = ("class_probabilities", "standardized_common_and_classes")
 
 
+class RetrievalEncoder(keras.Model):
+    """What retrieval, serving and export use of an encoder.
+
+    Subclasses implement `encode(inputs, modality, *, tokenized=False)`,
+    returning `(batch, output_dim)` unit-norm representations, `output_dim`,
+    `tokenize`, `text_vectorizer` (`None` for text features) and `generators`
+    (the `CrossModalAutoencoder`s they run).
+    """
+
+    def encode_image(self, images):
+        """Returns `(batch, dim)` unit-norm image representations (see `encode`)."""
+        return self.encode(images, "image")
+
+    def encode_text(self, texts):
+        """Returns `(batch, dim)` unit-norm text representations (see `encode`)."""
+        return self.encode(texts, "text")
+
+    def predict_arrays(self, inputs, modality, batch_size=1024):
+        """Encodes a NumPy array in batches and returns a NumPy array.
+
+        Args:
+            inputs: `(n, ...)` inputs of `modality`.
+            modality: `"image"` or `"text"`.
+            batch_size: Inference batch size.
+
+        Returns:
+            `(n, output_dim)` float32 array.
+        """
+        return _in_batches(lambda x: self.encode(x, modality), inputs, batch_size)
+
+    def call(self, inputs):
+        return {m: self.encode(inputs[m], m) for m in MODALITIES if m in inputs}
+
+
 @keras.saving.register_keras_serializable(package="cmgan_tf")
-class CrossModalEncoder(keras.Model):
+class CrossModalEncoder(RetrievalEncoder):
     """Maps images and texts to L2-normalised representations for retrieval.
 
     The encoding half of a trained `CrossModalAutoencoder`, followed by one of
@@ -257,26 +291,10 @@ class CrossModalEncoder(keras.Model):
             return self.generator.common_dim + self.generator.num_classes
         return self.generator.common_dim
 
-    def encode_image(self, images):
-        """Returns `(batch, dim)` unit-norm image representations (see `encode`)."""
-        return self.encode(images, "image")
-
-    def encode_text(self, texts):
-        """Returns `(batch, dim)` unit-norm text representations (see `encode`)."""
-        return self.encode(texts, "text")
-
-    def predict_arrays(self, inputs, modality, batch_size=1024):
-        """Encodes a NumPy array in batches and returns a NumPy array.
-
-        Args:
-            inputs: `(n, ...)` inputs of `modality`.
-            modality: `"image"` or `"text"`.
-            batch_size: Inference batch size.
-
-        Returns:
-            `(n, output_dim)` float32 array.
-        """
-        return _in_batches(lambda x: self.encode(x, modality), inputs, batch_size)
+    @property
+    def generators(self):
+        """The one `CrossModalAutoencoder` this encoder runs, as a tuple."""
+        return (self.generator,)
 
     def build(self, input_shape):
         if not self.generator.built:
@@ -288,9 +306,6 @@ class CrossModalEncoder(keras.Model):
             self.generator.build(shapes)
         for layer in self.standardizations.values():
             layer.build((None, self.generator.common_dim))
-
-    def call(self, inputs):
-        return {m: self.encode(inputs[m], m) for m in MODALITIES if m in inputs}
 
     def get_config(self):
         return {

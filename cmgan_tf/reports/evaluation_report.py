@@ -44,7 +44,8 @@ def write_evaluation_report(
 
     Args:
         output_dir: Directory to write (replaced if it exists).
-        encoder: A `CrossModalEncoder`.
+        encoder: A `RetrievalEncoder` (a `CrossModalEncoder` or an
+            `EnsembleEncoder`).
         dataset: The `CrossModalDataset` whose `test` split is evaluated.
         log_dir: TensorBoard log directory that receives the projector run,
             or `None` for none. Defaults to `None`.

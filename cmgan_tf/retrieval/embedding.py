@@ -72,7 +72,8 @@ def embed_modality(
     the items embedded and the rate.
 
     Args:
-        encoder: A `CrossModalEncoder`.
+        encoder: A `RetrievalEncoder` (a `CrossModalEncoder` or an
+            `EnsembleEncoder`).
         collection: A `Collection` with `modality`.
         modality: `"image"` or `"text"`.
         output: `(len(collection.ids), dim)` float32 array to fill; rows of

@@ -1,4 +1,4 @@
-"""Retrieval evaluation of a `CrossModalEncoder` on a paired split."""
+"""Retrieval evaluation of a `RetrievalEncoder` on a paired split."""
 
 import numpy as np
 
@@ -25,7 +25,8 @@ def evaluate_encoder(
     similarity of the encoder's representations.
 
     Args:
-        encoder: A `CrossModalEncoder`.
+        encoder: A `RetrievalEncoder` (a `CrossModalEncoder` or an
+            `EnsembleEncoder`).
         split: A `PairedSplit` or `ImageCaptionSplit`.
         exclude_query_from_gallery: For all-modality retrieval, remove the
             query itself from the gallery (its paired item stays). `False` is

@@ -11,7 +11,7 @@ def top_k_search(queries, gallery, k, *, block_size=1024):
     """Returns the `k` gallery items most similar to each query.
 
     Similarity is the dot product, which is the cosine similarity of the
-    L2-normalised representations a `CrossModalEncoder` returns: this is the
+    L2-normalised representations a `RetrievalEncoder` returns: this is the
     ranking that evaluation scores and the exported `retrieve_with_*`
     signatures serve. Within the `k` returned, equal scores are ordered by
     gallery index, as `tf.math.top_k` orders them; which of several items tied

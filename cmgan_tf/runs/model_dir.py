@@ -11,6 +11,11 @@
   artefact that evaluation and export load;
 - `metrics.json`: best epoch, validation scores, training time, history.
 
+An ensemble (`--ensemble_size` above 1) holds each member's run in
+`members/member_K/` and, beside its `config.json`, the `EnsembleEncoder` of
+the members as `encoder.keras` and a `metrics.json` with the members' best
+epochs and validation scores and the ensemble's.
+
 `cmgan-evaluate` adds `evaluation.json`, the figures, grids and JSON of
 `evaluation/` and the projector run `logs/projector/`. The directory may be on any file
 system `tf.io.gfile` knows; every file in it is written by `cmgan_tf.file_io`.
@@ -33,11 +38,17 @@ EVALUATION_FILE = "evaluation.json"
 EVALUATION_DIR = "evaluation"
 CHECKPOINT_DIR = "checkpoints"
 LOGS_DIR = "logs"
+MEMBERS_DIR = "members"
 
 
 def path(model_dir, name):
     """Returns the path of file or folder `name` (one of this module's) of a run."""
     return file_io.join(model_dir, name)
+
+
+def member_dir(model_dir, member):
+    """Returns the model directory of an ensemble's member number `member`."""
+    return file_io.join(model_dir, MEMBERS_DIR, f"member_{member}")
 
 
 def is_finished(model_dir):

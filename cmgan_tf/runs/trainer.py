@@ -5,10 +5,12 @@ Model Garden's runner, each of which a test can call and check alone. What the
 run writes is described in `cmgan_tf.runs.model_dir`.
 """
 
+import dataclasses
 import functools
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -22,6 +24,7 @@ from cmgan_tf.data.pipeline import (
 from cmgan_tf.data.splits import train_validation_split
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.encoder import CrossModalEncoder
+from cmgan_tf.models.ensemble import EnsembleEncoder
 from cmgan_tf.presets import describe
 from cmgan_tf.retrieval.callbacks import RetrievalValidation
 from cmgan_tf.retrieval.evaluation import evaluate_encoder
@@ -72,10 +75,10 @@ def prepare_data(config, dataset=None):
         dataset = load_configured_dataset(config.data)
     if dataset.validation is not None:
         logging.info(
-            "Dataset %s has its own validation split of %d pairs: training on "
-            "all %d training pairs; validation_fraction is not used.",
-            dataset.name,
+            "Validating on the %d validation pairs given with dataset %s and "
+            "training on all %d training pairs; validation_fraction is not used.",
             dataset.validation.num_pairs,
+            dataset.name,
             dataset.train.num_pairs,
         )
         train_split, validation_split = dataset.train, dataset.validation
@@ -443,12 +446,156 @@ def slow_setting_advice(config, devices):
     return None
 
 
+def member_seed(seed, member):
+    """Returns the training seed of an ensemble's member number `member`.
+
+    Member 0 keeps the run's seed, so that it is the single run of that seed;
+    the others draw theirs from it, so that no two ensembles of nearby seeds
+    share members.
+
+    Example:
+    >>> member_seed(7, 0)
+    7
+    """
+    if member == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, member]).generate_state(1)[0] >> 1)
+
+
+class EnsembleRun:
+    """Trains `--ensemble_size` members and writes their `EnsembleEncoder`.
+
+    Member `k` is a whole `TrainingRun` in `model_dir/members/member_k` with
+    seed `member_seed(seed, k)`; all of them train and validate on the same
+    pairs, the split of the run's own seed, so that the ensemble's validation
+    scores are held out from every member. Running the same command again
+    after a crash keeps the finished members and resumes the interrupted one.
+    `model_dir` holds the ensemble's `config.json`, then its `encoder.keras`
+    and `metrics.json` (each member's best epoch and validation scores, and
+    the ensemble's).
+
+    Args:
+        As `TrainingRun`'s.
+    """
+
+    def __init__(
+        self, config, *, overwrite=False, dataset=None, preset_name="reference"
+    ):
+        if not config.runtime.model_dir:
+            raise InvalidInputError("`model_dir` is required to train.")
+        self.config = config
+        self.overwrite = overwrite
+        self.dataset = dataset
+        self.preset_name = preset_name
+        self.model_dir = config.runtime.model_dir
+
+    def run(self):
+        """Trains every member; returns the dict written to `metrics.json`.
+
+        Raises:
+            As `TrainingRun.run`.
+        """
+        self._prepare_model_dir()
+        dataset, train_split, validation_split = prepare_data(self.config, self.dataset)
+        file_io.make_directory(self.model_dir, "model directory (--model_dir)")
+        file_io.write_json_atomically(
+            run_files.path(self.model_dir, run_files.CONFIG_FILE),
+            self.config.to_dict(),
+        )
+        size = self.config.training.ensemble_size
+        logging.info(
+            "Ensemble of %d members, trained one after another on the same %d "
+            "training and %d validation pairs, in %s.",
+            size,
+            train_split.num_pairs,
+            validation_split.num_pairs,
+            run_files.path(self.model_dir, run_files.MEMBERS_DIR),
+        )
+        # Every member validates on the ensemble's validation pairs.
+        members_data = dataclasses.replace(
+            dataset, train=train_split, validation=validation_split
+        )
+        members = [self._member(k, members_data) for k in range(size)]
+        encoder = EnsembleEncoder([encoder for encoder, _ in members])
+        file_io.save_atomically(
+            run_files.path(self.model_dir, run_files.ENCODER_FILE), encoder.save
+        )
+        metrics = {
+            "best_epoch": [m["best_epoch"] for _, m in members],
+            "validation": evaluate_encoder(encoder, validation_split),
+            "training_time_s": sum(m["training_time_s"] for _, m in members),
+            "members": [
+                {
+                    "model_dir": run_files.member_dir(self.model_dir, k),
+                    "seed": member_seed(self.config.training.seed, k),
+                    "best_epoch": m["best_epoch"],
+                    "validation": m["validation"],
+                }
+                for k, (_, m) in enumerate(members)
+            ],
+        }
+        file_io.write_json_atomically(
+            run_files.path(self.model_dir, run_files.METRICS_FILE), metrics
+        )
+        logging.info(
+            "Ensemble of %d: validation MAP I->T %.4f, T->I %.4f (members' "
+            "means %.4f, %.4f).",
+            size,
+            metrics["validation"]["map_image_to_text"],
+            metrics["validation"]["map_text_to_image"],
+            *(
+                np.mean([m["validation"][f"map_{d}"] for _, m in members])
+                for d in ("image_to_text", "text_to_image")
+            ),
+        )
+        return metrics
+
+    def _prepare_model_dir(self):
+        """Refuses a finished ensemble; checks an interrupted one."""
+        if self.overwrite:
+            return
+        if run_files.is_finished(self.model_dir):
+            raise InvalidInputError(
+                f"{self.model_dir} already holds a finished run "
+                f"({run_files.ENCODER_FILE}). Choose another --model_dir or pass "
+                "--overwrite."
+            )
+        run_files.check_same_run(self.config, self.model_dir)
+
+    def _member(self, k, dataset):
+        """Trains member `k` unless it has finished; returns `(encoder, metrics)`."""
+        model_dir = run_files.member_dir(self.model_dir, k)
+        if self.overwrite or not run_files.is_finished(model_dir):
+            logging.info(
+                "Ensemble member %d of %d.", k + 1, self.config.training.ensemble_size
+            )
+            config = self.config.replace(
+                training={
+                    "seed": member_seed(self.config.training.seed, k),
+                    "ensemble_size": 1,
+                },
+                runtime={"model_dir": model_dir},
+            )
+            TrainingRun(
+                config,
+                overwrite=self.overwrite,
+                dataset=dataset,
+                preset_name=self.preset_name,
+            ).run()
+        _, encoder = run_files.load_run(model_dir)
+        metrics = file_io.read_json(run_files.path(model_dir, run_files.METRICS_FILE))
+        return encoder, metrics
+
+
 def train(config, *, overwrite=False, dataset=None, preset_name="reference"):
-    """Trains a CM-GAN and writes its model directory (see `TrainingRun`).
+    """Trains a CM-GAN, or an ensemble of them, and writes its model directory.
+
+    See `TrainingRun` and, for `--ensemble_size` above 1, `EnsembleRun`.
 
     Returns:
         Dict written to `metrics.json`.
     """
-    return TrainingRun(
+    run_class = EnsembleRun if config.training.ensemble_size > 1 else TrainingRun
+    return run_class(
         config, overwrite=overwrite, dataset=dataset, preset_name=preset_name
     ).run()

@@ -88,7 +88,8 @@ def gallery_from_split(encoder, split, modality, batch_size=1024):
     """Embeds one modality of a dataset split as a gallery.
 
     Args:
-        encoder: A `CrossModalEncoder`.
+        encoder: A `RetrievalEncoder` (a `CrossModalEncoder` or an
+            `EnsembleEncoder`).
         split: A `PairedSplit` or `ImageCaptionSplit`.
         modality: `"image"` or `"text"`.
         batch_size: Inference batch size.

@@ -23,7 +23,7 @@ def saved_model_parity(path, encoder, split, galleries=None, *, batch_size=256):
 
     Args:
         path: SavedModel directory written by `export_saved_model`.
-        encoder: The `CrossModalEncoder` it was exported from.
+        encoder: The `RetrievalEncoder` it was exported from.
         split: Split whose images and texts are the queries.
         galleries: The dict of `Gallery` the model was exported with.
         batch_size: Requests are sent in batches of this size.
@@ -86,7 +86,7 @@ def tflite_parity(directory, encoder, split, *, k=10, num_threads=1):
 
     Args:
         directory: Directory written by `tflite.export_tflite`.
-        encoder: The `CrossModalEncoder` it was exported from.
+        encoder: The `RetrievalEncoder` it was exported from.
         split: Split to embed (the test split).
         k: Depth of the compared rankings.
         num_threads: LiteRT interpreter threads.

@@ -52,7 +52,8 @@ def write_serving_version(
     every model of `export_dir`.
 
     Args:
-        encoder: A built `CrossModalEncoder`.
+        encoder: A built `RetrievalEncoder` (a `CrossModalEncoder` or an
+            `EnsembleEncoder`).
         export_dir: Root of the model repository.
         model_name: Name the model is served under.
         version: Positive int; `None` takes the next free number.

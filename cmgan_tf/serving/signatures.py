@@ -51,7 +51,8 @@ def serving_input_spec(encoder, modality):
     `(batch, height, width, 3)`, feature vectors `tf.float32` `(batch, dim)`.
 
     Args:
-        encoder: A built `CrossModalEncoder`.
+        encoder: A built `RetrievalEncoder` (a `CrossModalEncoder` or an
+            `EnsembleEncoder`).
         modality: `"image"` or `"text"`.
     """
     shape = tuple(encoder.get_build_config()["input_shape"][modality])
@@ -80,7 +81,8 @@ def signature_inputs(encoder, galleries=None):
     The first is also `serving_default`.
 
     Args:
-        encoder: A built `CrossModalEncoder`.
+        encoder: A built `RetrievalEncoder` (a `CrossModalEncoder` or an
+            `EnsembleEncoder`).
         galleries: Optional dict from modality to `Gallery`.
     """
     image_bytes = _image_bytes_spec(encoder)
@@ -164,7 +166,8 @@ def build_serving_archive(encoder, galleries=None, top_k=10):
     """Builds the `keras.export.ExportArchive` of an encoder's signatures.
 
     Args:
-        encoder: A built `CrossModalEncoder`.
+        encoder: A built `RetrievalEncoder` (a `CrossModalEncoder` or an
+            `EnsembleEncoder`).
         galleries: Optional dict from modality to `Gallery`. A text gallery
             adds `retrieve_with_image`, an image gallery `retrieve_with_text`.
         top_k: Items each retrieval returns (at most the gallery's size).
@@ -272,7 +275,8 @@ def export_saved_model(
     see `warmup`) and, given `config`, `cmgan_config.json`.
 
     Args:
-        encoder: A built `CrossModalEncoder`.
+        encoder: A built `RetrievalEncoder` (a `CrossModalEncoder` or an
+            `EnsembleEncoder`).
         path: Directory to write; it must not exist or be empty.
         config: Optional `ExperimentConfig` the encoder was trained with.
         galleries: Optional dict from modality to `Gallery`.

@@ -67,8 +67,8 @@ def supported_variants(encoder):
     the same preset without its two maps lost at most 0.006 at 8 bits.
     """
     has_kernel_map = any(
-        getattr(getattr(encoder.generator, f"{m}_trunk"), "kernel_map", None)
-        is not None
+        getattr(getattr(generator, f"{m}_trunk"), "kernel_map", None) is not None
+        for generator in encoder.generators
         for m in MODALITIES
     )
     if has_kernel_map:
@@ -80,7 +80,8 @@ def convert_encoder(encoder, modality, variant, representative_inputs=None):
     """Converts one modality's encoder to a TFLite flatbuffer.
 
     Args:
-        encoder: A built `CrossModalEncoder`.
+        encoder: A built `RetrievalEncoder` (a `CrossModalEncoder` or an
+            `EnsembleEncoder`).
         modality: `"image"` or `"text"`.
         variant: One of `VARIANTS`.
         representative_inputs: For `"int8"`, TFLite inputs of training items
@@ -152,7 +153,8 @@ def export_tflite(
     complete, so a failure leaves nothing behind.
 
     Args:
-        encoder: A built `CrossModalEncoder`.
+        encoder: A built `RetrievalEncoder` (a `CrossModalEncoder` or an
+            `EnsembleEncoder`).
         directory: Directory to create.
         variants: Subset of `VARIANTS`; default: `supported_variants`.
         representative_inputs: Dict from modality to training inputs (raw

@@ -45,7 +45,8 @@ def convert_retrieval(encoder, modality, spec, embeddings, top_k):
     """Converts encoder + gallery + top-k to a float32 TFLite flatbuffer.
 
     Args:
-        encoder: A built `CrossModalEncoder`.
+        encoder: A built `RetrievalEncoder` (a `CrossModalEncoder` or an
+            `EnsembleEncoder`).
         modality: The query modality, `"image"` or `"text"`.
         spec: The query input's `tflite.tflite_input_spec`.
         embeddings: `(n, dim)` float32 gallery embeddings.
@@ -107,7 +108,8 @@ def retrieval_model(encoder, modality, spec, embeddings, ids, top_k):
     """A complete `retrieve_with_{modality}.tflite`: model and its files.
 
     Args:
-        encoder: A built `CrossModalEncoder`.
+        encoder: A built `RetrievalEncoder` (a `CrossModalEncoder` or an
+            `EnsembleEncoder`).
         modality: The query modality.
         spec: The query input's `tflite.tflite_input_spec`.
         embeddings: `(n, dim)` gallery embeddings of the other modality (or
