@@ -1,80 +1,84 @@
-"""Issue 16 screen: what an ensemble over seeds adds to the common representation.
+"""Issue 16 screen: what ensembles over seeds add, member by member.
 
-Carves wikipedia_classic's training split into a fit part and a validation
-part (the split of seed SPLIT_SEED, as `cmgan-train` makes it), trains
-MEMBERS runs of the `features` preset on the fit part only (seeds 100, 101,
-...; each carves its own validation from it to choose its epoch), and prints,
-after each member, its MAP on the held-out validation part and that of the
-ensemble so far: the members' L2-normalised embeddings concatenated, so that
-similarities are averaged. The test split is not used.
+For each split seed, carves the training split into fit and validation parts
+as `cmgan-train` does, trains MEMBERS runs of the `features` preset with
+`--ensemble_size=1` on the fit part, validated on the validation part (member
+`k` with `member_seed(split_seed, k)`, as `--ensemble_size` trains them), and
+prints after each member its validation and test MAP and those of the
+ensemble of the members so far (`EnsembleEncoder`). Choose on validation; the
+test figures are printed beside, not used to choose. Runs are kept in
+`/tmp/issue16_ensemble_screen/` and reused.
 
-Usage:
-    python benchmark_results/issue16_ensemble_screen.py SPLIT_SEED MEMBERS
+Usage (from the repository root):
+    python benchmark_results/issue16_ensemble_screen.py DATA SPLIT_SEEDS MEMBERS
+
+`DATA` is `wikipedia_classic` or the path of an `npz` file (the synthetic sets
+of `quality_issue16.md`); `SPLIT_SEEDS` e.g. `0,1,2`. The stop-25 version
+(members carving their own validation out of the fit part) is at commit
+af6d21c.
 """
 
+import dataclasses
+import json
 import os
 import sys
-import tempfile
-
-import numpy as np
 
 from cmgan_tf import presets
-from cmgan_tf.benchmarks.quality import ranking_scores
-from cmgan_tf.data.dataset import CrossModalDataset
+from cmgan_tf.benchmarks.quality import encoder_scores
 from cmgan_tf.data.registry import load_dataset
 from cmgan_tf.data.splits import train_validation_split
-from cmgan_tf.runs.model_dir import load_run
-from cmgan_tf.runs.trainer import train
+from cmgan_tf.models.ensemble import EnsembleEncoder
+from cmgan_tf.runs.model_dir import is_finished, load_run
+from cmgan_tf.runs.trainer import member_seed, train
+
+ROOT = "/tmp/issue16_ensemble_screen"
 
 
-def _normalized(embeddings):
-    return embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+def _maps(encoder, split):
+    scores = encoder_scores(encoder, split)
+    return [
+        round(scores["map_image_to_text"], 4),
+        round(scores["map_text_to_image"], 4),
+    ]
 
 
-def main(split_seed, members):
-    """Trains the members one by one and prints single and ensemble MAP."""
-    data = load_dataset("wikipedia_classic")
-    fit, validation = train_validation_split(data.train, 0.2, split_seed)
-    dataset = CrossModalDataset(
-        data.name, fit, validation, multi_label=False, class_names=data.class_names
-    )
-    config = presets.preset("features")
-    embeddings = []
-    with tempfile.TemporaryDirectory() as root:
-        for member in range(members):
-            model_dir = os.path.join(root, f"member_{member}")
-            train(
-                config.replace(
-                    training={"seed": 100 + member},
-                    runtime={"model_dir": model_dir, "verbose": 0},
-                ),
-                dataset=dataset,
-            )
-            encoder = load_run(model_dir)[1]
-            embeddings.append(
-                tuple(
-                    _normalized(encoder.predict_arrays(inputs, modality))
-                    for inputs, modality in (
-                        (validation.images, "image"),
-                        (validation.texts, "text"),
-                    )
+def main(data_name, split_seeds, members):
+    """Trains the members split by split; prints one JSON line per member."""
+    if data_name == "wikipedia_classic":
+        data = load_dataset(data_name)
+    else:
+        data = load_dataset("npz", data_name)
+    config = presets.preset("features").replace(training={"ensemble_size": 1})
+    tag = os.path.basename(data_name)
+    for split_seed in split_seeds:
+        fit, validation = train_validation_split(
+            data.train, config.data.validation_fraction, split_seed
+        )
+        dataset = dataclasses.replace(data, train=fit, validation=validation)
+        encoders = []
+        for k in range(members):
+            model_dir = os.path.join(ROOT, f"{tag}_split{split_seed}_member{k}")
+            if not is_finished(model_dir):
+                train(
+                    config.replace(
+                        training={"seed": member_seed(split_seed, k)},
+                        runtime={"model_dir": model_dir, "verbose": 0},
+                    ),
+                    dataset=dataset,
+                    overwrite=True,
                 )
-            )
-            single = ranking_scores(*embeddings[-1], validation.labels)
-            ensemble = ranking_scores(
-                np.concatenate([images for images, _ in embeddings], axis=1),
-                np.concatenate([texts for _, texts in embeddings], axis=1),
-                validation.labels,
-            )
-            print(
-                f"split {split_seed}, member {member}: validation MAP "
-                f"{single['map_image_to_text']:.3f} / "
-                f"{single['map_text_to_image']:.3f}; ensemble of {member + 1}: "
-                f"{ensemble['map_image_to_text']:.3f} / "
-                f"{ensemble['map_text_to_image']:.3f}",
-                flush=True,
-            )
+            encoders.append(load_run(model_dir)[1])
+            ensemble = encoders[0] if k == 0 else EnsembleEncoder(encoders)
+            record = {"split": split_seed, "members": k + 1}
+            for name, split in (("validation", validation), ("test", data.test)):
+                record[f"{name}_member"] = _maps(encoders[-1], split)
+                record[f"{name}_ensemble"] = _maps(ensemble, split)
+            print(json.dumps(record), flush=True)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]))
+    main(
+        sys.argv[1],
+        [int(s) for s in sys.argv[2].split(",")],
+        int(sys.argv[3]),
+    )

@@ -91,7 +91,22 @@ def prepare_data(config, dataset=None):
     return dataset, train_split, validation_split
 
 
-class TrainingRun:
+class _Run:
+    """What a training run is given: see `TrainingRun`'s arguments."""
+
+    def __init__(
+        self, config, *, overwrite=False, dataset=None, preset_name="reference"
+    ):
+        if not config.runtime.model_dir:
+            raise InvalidInputError("`model_dir` is required to train.")
+        self.config = config
+        self.overwrite = overwrite
+        self.dataset = dataset
+        self.preset_name = preset_name
+        self.model_dir = config.runtime.model_dir
+
+
+class TrainingRun(_Run):
     """Trains a CM-GAN and writes its model directory.
 
     Every epoch ends with a checkpoint of the whole training state in
@@ -115,16 +130,8 @@ class TrainingRun:
     ```
     """
 
-    def __init__(
-        self, config, *, overwrite=False, dataset=None, preset_name="reference"
-    ):
-        if not config.runtime.model_dir:
-            raise InvalidInputError("`model_dir` is required to train.")
-        self.config = config
-        self.overwrite = overwrite
-        self.dataset = dataset
-        self.preset_name = preset_name
-        self.model_dir = config.runtime.model_dir
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
         # Every worker resumes from the chief's checkpoints (on a file system
         # they share) but writes only to its own directory.
         self.resume_dir = run_files.path(self.model_dir, run_files.CHECKPOINT_DIR)
@@ -462,7 +469,7 @@ def member_seed(seed, member):
     return int(np.random.SeedSequence([seed, member]).generate_state(1)[0] >> 1)
 
 
-class EnsembleRun:
+class EnsembleRun(_Run):
     """Trains `--ensemble_size` members and writes their `EnsembleEncoder`.
 
     Member `k` is a whole `TrainingRun` in `model_dir/members/member_k` with
@@ -477,17 +484,6 @@ class EnsembleRun:
     Args:
         As `TrainingRun`'s.
     """
-
-    def __init__(
-        self, config, *, overwrite=False, dataset=None, preset_name="reference"
-    ):
-        if not config.runtime.model_dir:
-            raise InvalidInputError("`model_dir` is required to train.")
-        self.config = config
-        self.overwrite = overwrite
-        self.dataset = dataset
-        self.preset_name = preset_name
-        self.model_dir = config.runtime.model_dir
 
     def run(self):
         """Trains every member; returns the dict written to `metrics.json`.
