@@ -155,7 +155,7 @@ def test_sdml_h5_validation_split_is_used_instead_of_carving(tmp_path, caplog):
     # All training pairs are trained on; the file's validation pairs validate.
     assert train is dataset.train and train.num_pairs == 12
     assert validation is dataset.validation
-    assert "own validation split of 6 pairs" in caplog.text
+    assert "Validating on the 6 validation pairs given with dataset" in caplog.text
     assert "validation_fraction is not used" in caplog.text
 
 
