@@ -102,9 +102,9 @@ class EnsembleEncoder(RetrievalEncoder):
         return ops.concatenate(parts, axis=-1) * len(parts) ** -0.5
 
     def build(self, input_shape):
-        for member in self.members:
-            if not member.built:
-                member.build(input_shape)
+        # The members come built (their build configs are compared above);
+        # building records the ensemble's input shapes, which export reads.
+        del input_shape
 
     def get_config(self):
         return {

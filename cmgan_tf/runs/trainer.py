@@ -105,6 +105,22 @@ class _Run:
         self.preset_name = preset_name
         self.model_dir = config.runtime.model_dir
 
+    def _refuse_a_finished_run(self):
+        if run_files.is_finished(self.model_dir):
+            raise InvalidInputError(
+                f"{self.model_dir} already holds a finished run "
+                f"({run_files.ENCODER_FILE}). Choose another --model_dir or pass "
+                "--overwrite."
+            )
+
+    def _write_config(self):
+        """Creates the output directory and records the configuration first."""
+        file_io.make_directory(self.output_dir, "model directory (--model_dir)")
+        file_io.write_json_atomically(
+            run_files.path(self.output_dir, run_files.CONFIG_FILE),
+            self.config.to_dict(),
+        )
+
 
 class TrainingRun(_Run):
     """Trains a CM-GAN and writes its model directory.
@@ -160,13 +176,9 @@ class TrainingRun(_Run):
         """Refuses a finished run; checks an interrupted one before resuming it."""
         if self.overwrite:
             file_io.remove_tree(self.resume_dir)
-        elif run_files.is_finished(self.model_dir):
-            raise InvalidInputError(
-                f"{self.model_dir} already holds a finished run "
-                f"({run_files.ENCODER_FILE}). Choose another --model_dir or pass "
-                "--overwrite."
-            )
-        elif run_files.has_checkpoints(self.model_dir):
+            return
+        self._refuse_a_finished_run()
+        if run_files.has_checkpoints(self.model_dir):
             run_files.check_same_run(self.config, self.model_dir)
 
     def _build_strategy(self):
@@ -176,14 +188,6 @@ class TrainingRun(_Run):
     def _load_data(self):
         self.dataset, self.train_split, self.validation_split = prepare_data(
             self.config, self.dataset
-        )
-
-    def _write_config(self):
-        """Creates the output directory and records the configuration first."""
-        file_io.make_directory(self.output_dir, "model directory (--model_dir)")
-        file_io.write_json_atomically(
-            run_files.path(self.output_dir, run_files.CONFIG_FILE),
-            self.config.to_dict(),
         )
 
     def _log_summary(self):
@@ -493,11 +497,9 @@ class EnsembleRun(_Run):
         """
         self._prepare_model_dir()
         dataset, train_split, validation_split = prepare_data(self.config, self.dataset)
-        file_io.make_directory(self.model_dir, "model directory (--model_dir)")
-        file_io.write_json_atomically(
-            run_files.path(self.model_dir, run_files.CONFIG_FILE),
-            self.config.to_dict(),
-        )
+        # Ensembles are refused under multi_worker: this process writes it all.
+        self.output_dir = self.model_dir
+        self._write_config()
         size = self.config.training.ensemble_size
         logging.info(
             "Ensemble of %d members, trained one after another on the same %d "
@@ -550,12 +552,7 @@ class EnsembleRun(_Run):
         """Refuses a finished ensemble; checks an interrupted one."""
         if self.overwrite:
             return
-        if run_files.is_finished(self.model_dir):
-            raise InvalidInputError(
-                f"{self.model_dir} already holds a finished run "
-                f"({run_files.ENCODER_FILE}). Choose another --model_dir or pass "
-                "--overwrite."
-            )
+        self._refuse_a_finished_run()
         run_files.check_same_run(self.config, self.model_dir)
 
     def _member(self, k, dataset):
