@@ -61,7 +61,7 @@ def supported_variants(encoder):
     8-bit weights cannot hold a Nyström kernel map (`NystroemFeatureMap`):
     its projection `K_LL^(-1/2)` needs the precise cancellation of terms
     that differ by orders of magnitude, and int8 weights (quantised per
-    output channel) lose it. A `features` preset run on wikipedia_classic
+    output channel) lose it. A one-member `features` run on wikipedia_classic
     (seed 0, `cmgan-export --check_parity`): test MAP 0.321 / 0.247 in
     float32, 0.242 / 0.189 at `dynamic_int8` and 0.212 / 0.144 at `int8`;
     the same preset without its two maps lost at most 0.006 at 8 bits.
