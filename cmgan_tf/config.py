@@ -539,6 +539,14 @@ class TrainingConfig:
         "similarities. Each member costs a whole training run and multiplies "
         "the representation's size.",
     )
+    refit: bool = _field(
+        False,
+        "After choosing the epoch on the validation pairs, train again from the "
+        "start on the training and validation pairs together for that many "
+        "epochs and keep the last: the encoder learns from every labelled pair. "
+        "Doubles the training; `metrics.json` reports the validation scores of "
+        "the run that chose the epoch.",
+    )
     mixed_precision: str = _field(
         "float32",
         "Keras dtype policy of the networks during training: `float32`, "
@@ -562,6 +570,7 @@ class TrainingConfig:
         ):
             checks.check_positive_int(name, getattr(self, name))
         checks.check_count_or_zero("patience", self.patience, "train all epochs")
+        checks.check_bool("refit", self.refit)
         checks.check_non_negative("weight_decay", self.weight_decay)
         checks.check_non_negative("clip_norm", self.clip_norm)
         checks.require(
@@ -661,6 +670,12 @@ class ExperimentConfig:
             "--ensemble_size above 1 trains its members one after another in one "
             "process and is not supported with --strategy=multi_worker. Train "
             "with --ensemble_size=1 on the cluster.",
+        )
+        checks.require(
+            not self.training.refit or self.runtime.strategy != "multi_worker",
+            "--refit trains twice, one run after the other in one process, and is "
+            "not supported with --strategy=multi_worker. Train without --refit on "
+            "the cluster.",
         )
 
     def replace(self, **sections):

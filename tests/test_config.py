@@ -232,6 +232,19 @@ def test_an_ensemble_is_refused_on_a_cluster():
         assert config.training.ensemble_size == size
 
 
+def test_refit_is_refused_on_a_cluster_and_must_be_a_bool():
+    with pytest.raises(InvalidInputError, match="--refit trains twice"):
+        ExperimentConfig().replace(
+            training={"refit": True}, runtime={"strategy": "multi_worker"}
+        )
+    with pytest.raises(InvalidInputError, match="`refit`"):
+        ExperimentConfig().replace(training={"refit": "yes"})
+    config = ExperimentConfig().replace(
+        training={"refit": True}, runtime={"strategy": "mirrored"}
+    )
+    assert config.training.refit
+
+
 @pytest.mark.parametrize("value", [0.0, -0.1])
 def test_a_contrastive_temperature_must_be_a_positive_float(value):
     with pytest.raises(InvalidInputError, match="`contrastive_temperature` must be"):

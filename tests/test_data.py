@@ -22,6 +22,7 @@ from cmgan_tf.data import (
     load_wikipedia_classic,
     train_validation_split,
 )
+from cmgan_tf.data.splits import concatenate_splits
 from cmgan_tf.errors import InvalidInputError
 
 DSCMR_STEMS = (
@@ -587,3 +588,34 @@ def test_split_rejects_bad_fractions(fraction):
 def test_split_rejects_bad_seed():
     with pytest.raises(InvalidInputError, match="seed"):
         train_validation_split(_split([0, 1, 0, 1]), 0.5, seed=-1)
+
+
+def test_concatenated_splits_keep_both_parts_in_order():
+    first, second = _split(np.arange(6) % 3), _split(np.arange(4) % 3)
+    joined = concatenate_splits(first, second)
+    assert isinstance(joined, PairedSplit) and joined.num_pairs == 10
+    for name in ("images", "texts", "labels"):
+        np.testing.assert_array_equal(
+            getattr(joined, name),
+            np.concatenate([getattr(first, name), getattr(second, name)]),
+        )
+    raw = ImageCaptionSplit(np.zeros((2, 8, 8, 3), np.uint8), ["a", "b"], np.eye(2))
+    more = ImageCaptionSplit(np.ones((1, 8, 8, 3), np.uint8), ["c"], np.eye(2)[:1])
+    joined = concatenate_splits(raw, more)
+    assert list(joined.texts) == ["a", "b", "c"] and joined.images[2].max() == 1
+
+
+def test_splits_that_cannot_be_joined_are_named():
+    split = _split(np.arange(6) % 3)
+    raw = ImageCaptionSplit(np.zeros((2, 8, 8, 3), np.uint8), ["a", "b"], np.eye(2))
+    files = ImageFileSplit(["a.png", "b.png"], ["a", "b"], np.eye(2), image_size=8)
+    other_classes = PairedSplit(split.images, split.texts, np.eye(6))
+    wider = PairedSplit(np.zeros((2, 5)), split.texts[:2], split.labels[:2])
+    with pytest.raises(InvalidInputError, match="one type"):
+        concatenate_splits(split, raw)
+    with pytest.raises(InvalidInputError, match="image files"):
+        concatenate_splits(files, raw)
+    with pytest.raises(InvalidInputError, match="number of classes"):
+        concatenate_splits(split, other_classes)
+    with pytest.raises(InvalidInputError, match="image_shape"):
+        concatenate_splits(split, wider)

@@ -11,12 +11,14 @@ from cmgan_tf.data.dataset import CrossModalDataset
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.ensemble import EnsembleEncoder
 from cmgan_tf.presets import preset
+from cmgan_tf.retrieval.evaluation import evaluate_encoder
 from cmgan_tf.runs import model_dir as run_files
 from cmgan_tf.runs.evaluation import evaluate
 from cmgan_tf.runs.trainer import (
     SELECTION_METRIC,
     TrainingRun,
     member_seed,
+    prepare_data,
     steps_per_execution,
     train,
 )
@@ -221,3 +223,105 @@ def test_an_interrupted_ensemble_keeps_its_finished_members(tmp_path):
     )
     with pytest.raises(InvalidInputError, match="already holds a finished run"):
         train(config, dataset=dataset)
+
+
+def test_refit_trains_again_on_every_pair_for_the_epochs_chosen_on_validation(
+    tmp_path,
+):
+    dataset = _dataset()
+    model_dir = tmp_path / "refit"
+    config = _config(model_dir, epochs=3, refit=True)
+    metrics = train(config, dataset=dataset)
+
+    selection_dir = run_files.path(model_dir, run_files.SELECTION_DIR)
+    refit_dir = run_files.path(model_dir, run_files.REFIT_DIR)
+    selection = file_io.read_json(run_files.path(selection_dir, run_files.METRICS_FILE))
+    refit = file_io.read_json(run_files.path(refit_dir, run_files.METRICS_FILE))
+    # The selection run is the run without --refit: it held the validation
+    # pairs out and chose its epoch on them; the run reports its scores.
+    train(_config(tmp_path / "single", epochs=3), dataset=dataset)
+    single = file_io.read_json(
+        run_files.path(tmp_path / "single", run_files.METRICS_FILE)
+    )
+    assert selection["history"] == single["history"]
+    assert metrics["best_epoch"] == selection["best_epoch"] == single["best_epoch"]
+    assert metrics["validation"] == selection["validation"]
+    # The second run trained on all 160 training pairs for that many epochs
+    # and kept the last.
+    assert metrics["refit"]["training_pairs"] == 160
+    assert refit["best_epoch"] == len(refit["history"][SELECTION_METRIC])
+    assert refit["best_epoch"] == selection["best_epoch"]
+    refit_config = run_files.read_config(refit_dir)
+    assert refit_config.training.epochs == selection["best_epoch"]
+    assert not refit_config.training.refit
+    # The run's encoder is the second run's.
+    _, encoder = run_files.load_run(model_dir)
+    _, refit_encoder = run_files.load_run(refit_dir)
+    _, selection_encoder = run_files.load_run(selection_dir)
+    texts = dataset.test.texts
+    np.testing.assert_allclose(
+        encoder.predict_arrays(texts, "text"),
+        refit_encoder.predict_arrays(texts, "text"),
+        atol=1e-6,
+    )
+    assert not np.allclose(
+        encoder.predict_arrays(texts, "text")[:, :4],
+        selection_encoder.predict_arrays(texts, "text")[:, :4],
+        atol=1e-3,
+    )
+
+
+def test_an_interrupted_refit_keeps_its_selection_run(tmp_path):
+    dataset = _dataset()
+    model_dir = tmp_path / "refit"
+    config = _config(model_dir, epochs=2, refit=True)
+    train(config, dataset=dataset)
+    selection_encoder = pathlib.Path(
+        run_files.path(
+            run_files.path(model_dir, run_files.SELECTION_DIR), run_files.ENCODER_FILE
+        )
+    )
+    written = selection_encoder.read_bytes()
+    _, encoder = run_files.load_run(model_dir)
+    expected = encoder.predict_arrays(dataset.test.images, "image")
+    # Killed while the second run finished.
+    for directory in (model_dir, run_files.path(model_dir, run_files.REFIT_DIR)):
+        pathlib.Path(run_files.path(directory, run_files.ENCODER_FILE)).unlink()
+
+    train(config, dataset=dataset)
+
+    assert selection_encoder.read_bytes() == written
+    _, resumed = run_files.load_run(model_dir)
+    np.testing.assert_allclose(
+        resumed.predict_arrays(dataset.test.images, "image"), expected, atol=1e-6
+    )
+    with pytest.raises(InvalidInputError, match="already holds a finished run"):
+        train(config, dataset=dataset)
+
+
+def test_an_ensemble_refits_each_member_and_validates_the_held_out_ones(tmp_path):
+    dataset = _dataset()
+    model_dir = tmp_path / "ensemble"
+    metrics = train(_config(model_dir, ensemble_size=2, refit=True), dataset=dataset)
+
+    members = [run_files.member_dir(model_dir, k) for k in range(2)]
+    for member in members:
+        assert run_files.is_finished(run_files.path(member, run_files.REFIT_DIR))
+    # The ensemble ships the refit members but is validated on the members
+    # that held the validation pairs out.
+    _, shipped = run_files.load_run(model_dir)
+    refit_members = [run_files.load_run(m)[1] for m in members]
+    selection_members = [
+        run_files.load_run(run_files.path(m, run_files.SELECTION_DIR))[1]
+        for m in members
+    ]
+    images = dataset.test.images
+    np.testing.assert_allclose(
+        shipped.predict_arrays(images, "image"),
+        EnsembleEncoder(refit_members).predict_arrays(images, "image"),
+        atol=1e-6,
+    )
+    _, _, validation = prepare_data(_config(model_dir), dataset)
+    assert metrics["validation"] == evaluate_encoder(
+        EnsembleEncoder(selection_members), validation
+    )

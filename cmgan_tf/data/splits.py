@@ -119,3 +119,53 @@ def _subset(split, mask):
     if isinstance(split, ImageFileSplit):
         return split.select(mask)
     return type(split)(split.images[mask], split.texts[mask], split.labels[mask])
+
+
+def concatenate_splits(first, second):
+    """Return the pairs of `first` followed by those of `second`.
+
+    Args:
+        first: `PairedSplit` or `ImageCaptionSplit` of `n` pairs.
+        second: Split of the same type, dimensions and classes, `m` pairs.
+
+    Returns:
+        A split of that type with the `n + m` pairs.
+
+    Raises:
+        InvalidInputError: If the splits differ in type, in the shape of one
+            image or text, or in the number of classes, or are image files
+            (whose validation pairs are decoded into memory for scoring).
+
+    Example:
+    >>> from cmgan_tf.data import load_wikipedia_classic
+    >>> data = load_wikipedia_classic()
+    >>> concatenate_splits(data.train, data.test).num_pairs
+    2866
+    """
+    if isinstance(first, ImageFileSplit) or isinstance(second, ImageFileSplit):
+        raise InvalidInputError(
+            "Splits of image files cannot be joined with other pairs; decode "
+            "them into an ImageCaptionSplit first."
+        )
+    if type(first) is not type(second):
+        raise InvalidInputError(
+            "Only splits of one type can be joined. Received "
+            f"{type(first).__name__} and {type(second).__name__}."
+        )
+    for shape in ("image_shape", "text_shape"):
+        if getattr(first, shape) != getattr(second, shape):
+            raise InvalidInputError(
+                f"The splits differ in {shape}: {getattr(first, shape)} and "
+                f"{getattr(second, shape)}."
+            )
+    if first.num_classes != second.num_classes:
+        raise InvalidInputError(
+            f"The splits differ in their number of classes: {first.num_classes} "
+            f"and {second.num_classes}."
+        )
+    return type(first)(
+        *(
+            np.concatenate([getattr(first, name), getattr(second, name)])
+            for name in ("images", "texts", "labels")
+        )
+    )

@@ -16,6 +16,12 @@ An ensemble (`--ensemble_size` above 1) holds each member's run in
 the members as `encoder.keras` and a `metrics.json` with the members' best
 epochs and validation scores and the ensemble's.
 
+A run with `--refit` holds the run that chose the epoch on validation in
+`selection/` and the run trained on the training and validation pairs for
+that many epochs in `refit/`, whose encoder is copied to `encoder.keras`;
+its `metrics.json` gives the chosen epoch and the selection run's validation
+scores. An ensemble with `--refit` holds both in each member's directory.
+
 `cmgan-evaluate` adds `evaluation.json`, the figures, grids and JSON of
 `evaluation/` and the projector run `logs/projector/`. The directory may be on any file
 system `tf.io.gfile` knows; every file in it is written by `cmgan_tf.file_io`.
@@ -34,6 +40,8 @@ CONFIG_FILE = "config.json"
 BEST_WEIGHTS_FILE = "best.weights.h5"
 ENCODER_FILE = "encoder.keras"
 METRICS_FILE = "metrics.json"
+SELECTION_DIR = "selection"
+REFIT_DIR = "refit"
 EVALUATION_FILE = "evaluation.json"
 EVALUATION_DIR = "evaluation"
 CHECKPOINT_DIR = "checkpoints"

@@ -21,7 +21,7 @@ from cmgan_tf.data.pipeline import (
     training_stream,
     undecoded_image_error,
 )
-from cmgan_tf.data.splits import train_validation_split
+from cmgan_tf.data.splits import concatenate_splits, train_validation_split
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.encoder import CrossModalEncoder
 from cmgan_tf.models.ensemble import EnsembleEncoder
@@ -138,6 +138,9 @@ class TrainingRun(_Run):
             `config.data` names (tests and notebooks hand in their own).
         preset_name: The preset `config` was made from; the log names it and
             the flags that differ from it. Defaults to `"reference"`.
+        keep_last_epoch: Keep the last epoch's weights rather than the best
+            on validation (the second run of `--refit`, whose validation pairs
+            are among its training pairs). Defaults to `False`.
 
     Example:
     ```python
@@ -146,8 +149,9 @@ class TrainingRun(_Run):
     ```
     """
 
-    def __init__(self, config, **kwargs):
+    def __init__(self, config, *, keep_last_epoch=False, **kwargs):
         super().__init__(config, **kwargs)
+        self.keep_last_epoch = keep_last_epoch
         # Every worker resumes from the chief's checkpoints (on a file system
         # they share) but writes only to its own directory.
         self.resume_dir = run_files.path(self.model_dir, run_files.CHECKPOINT_DIR)
@@ -288,7 +292,7 @@ class TrainingRun(_Run):
             RetrievalValidation(self.validation_split, self.build_encoder),
             BestWeights(
                 run_files.path(self.output_dir, run_files.BEST_WEIGHTS_FILE),
-                SELECTION_METRIC,
+                None if self.keep_last_epoch else SELECTION_METRIC,
                 best=self.checkpoints.best,
             ),
             keras.callbacks.TensorBoard(
@@ -382,9 +386,12 @@ class TrainingRun(_Run):
         )
         history = self.checkpoints.history
         selection = history[SELECTION_METRIC]
-        best_epoch = max(range(len(selection)), key=selection.__getitem__)
+        if self.keep_last_epoch:
+            kept_epoch = len(selection)
+        else:
+            kept_epoch = 1 + max(range(len(selection)), key=selection.__getitem__)
         metrics = {
-            "best_epoch": best_epoch + 1,
+            "best_epoch": kept_epoch,
             "validation": evaluate_encoder(encoder, self.validation_split),
             "training_time_s": training_time,
             "resumed_after_epoch": initial_epoch,
@@ -395,7 +402,8 @@ class TrainingRun(_Run):
             run_files.path(self.output_dir, run_files.METRICS_FILE), metrics
         )
         logging.info(
-            "Best epoch %d: validation MAP I->T %.4f, T->I %.4f. Trained in %.1f s.",
+            "%s epoch %d: validation MAP I->T %.4f, T->I %.4f. Trained in %.1f s.",
+            "Last" if self.keep_last_epoch else "Best",
             metrics["best_epoch"],
             metrics["validation"]["map_image_to_text"],
             metrics["validation"]["map_text_to_image"],
@@ -473,6 +481,103 @@ def member_seed(seed, member):
     return int(np.random.SeedSequence([seed, member]).generate_state(1)[0] >> 1)
 
 
+class RefitRun(_Run):
+    """Chooses the epoch on validation, then trains on every labelled pair (`--refit`).
+
+    A `TrainingRun` in `model_dir/selection` trains on the training pairs and
+    keeps its best epoch on the validation pairs, as a run without `--refit`
+    does. A second `TrainingRun` in `model_dir/refit` then trains from the
+    start on the training and validation pairs together for that many epochs
+    and keeps the last; its encoder is the run's. The validation pairs are
+    among its training pairs, so `metrics.json` reports the validation scores
+    of the selection run, the last that held them out. Running the same
+    command again after a crash keeps a finished selection run and resumes
+    the second one.
+
+    Args:
+        As `TrainingRun`'s.
+    """
+
+    def run(self):
+        """Trains both runs; returns the dict written to `metrics.json`.
+
+        Raises:
+            As `TrainingRun.run`, and `InvalidInputError` for a dataset of image
+            files that comes with its own validation split (its validation
+            pairs, decoded for scoring, cannot join the files to train on).
+        """
+        self._prepare_model_dir()
+        dataset, train_split, validation_split = prepare_data(self.config, self.dataset)
+        # Refused under multi_worker, like ensembles: this process writes it all.
+        self.output_dir = self.model_dir
+        self._write_config()
+        if dataset.validation is None:
+            every_pair = dataset.train
+        else:
+            every_pair = concatenate_splits(train_split, validation_split)
+        single = self.config.replace(training={"refit": False})
+        selection = self._phase(
+            run_files.SELECTION_DIR,
+            single,
+            dataclasses.replace(
+                dataset, train=train_split, validation=validation_split
+            ),
+        )
+        epochs = selection["best_epoch"]
+        logging.info(
+            "Refit: training again on all %d training and validation pairs for "
+            "the %d epochs chosen on validation.",
+            every_pair.num_pairs,
+            epochs,
+        )
+        refit = self._phase(
+            run_files.REFIT_DIR,
+            single.replace(training={"epochs": epochs, "patience": 0}),
+            dataclasses.replace(dataset, train=every_pair, validation=validation_split),
+            keep_last_epoch=True,
+        )
+        _, encoder = run_files.load_run(
+            run_files.path(self.model_dir, run_files.REFIT_DIR)
+        )
+        file_io.save_atomically(
+            run_files.path(self.model_dir, run_files.ENCODER_FILE), encoder.save
+        )
+        metrics = {
+            "best_epoch": epochs,
+            "validation": selection["validation"],
+            "training_time_s": selection["training_time_s"] + refit["training_time_s"],
+            "refit": {
+                "model_dir": run_files.path(self.model_dir, run_files.REFIT_DIR),
+                "training_pairs": every_pair.num_pairs,
+                "epochs": refit["best_epoch"],
+            },
+        }
+        file_io.write_json_atomically(
+            run_files.path(self.model_dir, run_files.METRICS_FILE), metrics
+        )
+        return metrics
+
+    def _prepare_model_dir(self):
+        """Refuses a finished run; checks an interrupted one."""
+        if self.overwrite:
+            return
+        self._refuse_a_finished_run()
+        run_files.check_same_run(self.config, self.model_dir)
+
+    def _phase(self, name, config, dataset, keep_last_epoch=False):
+        """Runs `TrainingRun` in `model_dir/name` unless it has finished."""
+        model_dir = run_files.path(self.model_dir, name)
+        if self.overwrite or not run_files.is_finished(model_dir):
+            TrainingRun(
+                config.replace(runtime={"model_dir": model_dir}),
+                overwrite=self.overwrite,
+                dataset=dataset,
+                preset_name=self.preset_name,
+                keep_last_epoch=keep_last_epoch,
+            ).run()
+        return file_io.read_json(run_files.path(model_dir, run_files.METRICS_FILE))
+
+
 class EnsembleRun(_Run):
     """Trains `--ensemble_size` members and writes their `EnsembleEncoder`.
 
@@ -520,7 +625,9 @@ class EnsembleRun(_Run):
         )
         metrics = {
             "best_epoch": [m["best_epoch"] for _, m in members],
-            "validation": evaluate_encoder(encoder, validation_split),
+            "validation": evaluate_encoder(
+                self._held_out_encoder(encoder), validation_split
+            ),
             "training_time_s": sum(m["training_time_s"] for _, m in members),
             "members": [
                 {
@@ -555,6 +662,25 @@ class EnsembleRun(_Run):
         self._refuse_a_finished_run()
         run_files.check_same_run(self.config, self.model_dir)
 
+    def _held_out_encoder(self, encoder):
+        """The ensemble whose members did not train on the validation pairs.
+
+        Under `--refit` each member's encoder has trained on them; the
+        members' selection runs, which chose their epochs, have not.
+        """
+        if not self.config.training.refit:
+            return encoder
+        return EnsembleEncoder(
+            [
+                run_files.load_run(
+                    run_files.path(
+                        run_files.member_dir(self.model_dir, k), run_files.SELECTION_DIR
+                    )
+                )[1]
+                for k in range(self.config.training.ensemble_size)
+            ]
+        )
+
     def _member(self, k, dataset):
         """Trains member `k` unless it has finished; returns `(encoder, metrics)`."""
         model_dir = run_files.member_dir(self.model_dir, k)
@@ -569,7 +695,7 @@ class EnsembleRun(_Run):
                 },
                 runtime={"model_dir": model_dir},
             )
-            TrainingRun(
+            _run_class(config)(
                 config,
                 overwrite=self.overwrite,
                 dataset=dataset,
@@ -583,12 +709,18 @@ class EnsembleRun(_Run):
 def train(config, *, overwrite=False, dataset=None, preset_name="reference"):
     """Trains a CM-GAN, or an ensemble of them, and writes its model directory.
 
-    See `TrainingRun` and, for `--ensemble_size` above 1, `EnsembleRun`.
+    See `TrainingRun`, for `--refit` `RefitRun`, and for `--ensemble_size`
+    above 1 `EnsembleRun`.
 
     Returns:
         Dict written to `metrics.json`.
     """
-    run_class = EnsembleRun if config.training.ensemble_size > 1 else TrainingRun
-    return run_class(
+    return _run_class(config)(
         config, overwrite=overwrite, dataset=dataset, preset_name=preset_name
     ).run()
+
+
+def _run_class(config):
+    if config.training.ensemble_size > 1:
+        return EnsembleRun
+    return RefitRun if config.training.refit else TrainingRun

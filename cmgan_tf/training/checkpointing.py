@@ -125,7 +125,8 @@ class BestWeights(keras.callbacks.Callback):
 
     Args:
         path: Destination, a `.weights.h5` file.
-        monitor: Logged score to maximise.
+        monitor: Logged score to maximise, or `None` to save at the end of
+            every epoch, so that the file holds the last epoch's weights.
         best: Best score so far (a resumed run passes its own).
     """
 
@@ -136,10 +137,11 @@ class BestWeights(keras.callbacks.Callback):
         self.best = best
 
     def on_epoch_end(self, epoch, logs=None):
-        score = (logs or {}).get(self.monitor)
-        if score is None or not score > self.best:
-            return
-        self.best = float(score)
+        if self.monitor is not None:
+            score = (logs or {}).get(self.monitor)
+            if score is None or not score > self.best:
+                return
+            self.best = float(score)
         file_io.save_atomically(self.path, self.model.save_weights)
 
 
