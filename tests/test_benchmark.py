@@ -126,15 +126,16 @@ class TestSmokeQualityAndRetrieval:
         smoke = "--epochs=3 {}--nojit_compile"
         features = "--preset=features " + smoke
         wikipedia = "--preset=wikipedia " + smoke.format("")
-        # The preset (an ensemble, of two here), one member alone and each
-        # mixed precision of one member, each `features` run also ranked by
-        # either part of its representation, and the `wikipedia` preset's
-        # common representation beside its class probabilities.
+        # The preset (an ensemble, of two here), one member alone without
+        # --refit and each mixed precision of it, each `features` run also
+        # ranked by either part of its representation, and the `wikipedia`
+        # preset's common representation beside its class probabilities.
+        single = "--ensemble_size=1 --norefit "
         features_runs = [
             features.format("--ensemble_size=2 "),
-            features.format("--ensemble_size=1 "),
-            features.format("--ensemble_size=1 --mixed_precision=mixed_bfloat16 "),
-            features.format("--ensemble_size=1 --mixed_precision=mixed_float16 "),
+            features.format(single),
+            features.format(single + "--mixed_precision=mixed_bfloat16 "),
+            features.format(single + "--mixed_precision=mixed_float16 "),
         ]
         assert set(rows) == {
             *(

@@ -81,6 +81,7 @@ def test_reference_is_the_default_configuration():
                 "class_contrastive_weight",
                 "pair_contrastive_weight",
                 "ensemble_size",
+                "refit",
             },
         ),
     ],
