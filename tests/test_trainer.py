@@ -321,6 +321,14 @@ def test_an_ensemble_refits_each_member_and_validates_the_held_out_ones(tmp_path
         EnsembleEncoder(refit_members).predict_arrays(images, "image"),
         atol=1e-6,
     )
+    # Its training history is the first member's selection run's.
+    first_selection = run_files.path(members[0], run_files.SELECTION_DIR)
+    assert (
+        run_files.training_history(model_dir)
+        == file_io.read_json(run_files.path(first_selection, run_files.METRICS_FILE))[
+            "history"
+        ]
+    )
     _, _, validation = prepare_data(_config(model_dir), dataset)
     assert metrics["validation"] == evaluate_encoder(
         EnsembleEncoder(selection_members), validation

@@ -51,15 +51,12 @@ def evaluate(
     if plots:
         # Before the scores, so that a bad query id fails before anything is
         # written.
-        metrics_path = run_files.path(model_dir, run_files.METRICS_FILE)
         write_evaluation_report(
             run_files.path(model_dir, run_files.EVALUATION_DIR),
             encoder,
             dataset,
             log_dir=run_files.path(model_dir, run_files.LOGS_DIR),
-            history=file_io.read_json(metrics_path).get("history")
-            if file_io.exists(metrics_path)
-            else None,
+            history=run_files.training_history(model_dir),
             exclude_query_from_gallery=exclude_query_from_gallery,
             queries=queries,
         )

@@ -59,6 +59,27 @@ def member_dir(model_dir, member):
     return file_io.join(model_dir, MEMBERS_DIR, f"member_{member}")
 
 
+def training_history(model_dir):
+    """Returns the per-epoch history of the run in `model_dir`, or `None`.
+
+    An ensemble's is its first member's; a run with `--refit`'s is its
+    selection run's, whose validation pairs were held out.
+
+    Returns:
+        Dict from metric name to a list with one value per epoch, or `None`
+        for a directory without `metrics.json`.
+    """
+    metrics_path = path(model_dir, METRICS_FILE)
+    if not file_io.exists(metrics_path):
+        return None
+    metrics = file_io.read_json(metrics_path)
+    if "members" in metrics:
+        return training_history(member_dir(model_dir, 0))
+    if "refit" in metrics:
+        return training_history(path(model_dir, SELECTION_DIR))
+    return metrics.get("history")
+
+
 def is_finished(model_dir):
     """Whether `model_dir` holds a finished run (its encoder is written last)."""
     return file_io.exists(path(model_dir, ENCODER_FILE))
