@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cmgan_tf import file_io
-from cmgan_tf.data.dataset import CrossModalDataset
+from cmgan_tf.data.dataset import CrossModalDataset, ImageCaptionSplit, ImageFileSplit
 from cmgan_tf.errors import InvalidInputError
 from cmgan_tf.models.ensemble import EnsembleEncoder
 from cmgan_tf.presets import preset
@@ -333,3 +333,25 @@ def test_an_ensemble_refits_each_member_and_validates_the_held_out_ones(tmp_path
     assert metrics["validation"] == evaluate_encoder(
         EnsembleEncoder(selection_members), validation
     )
+
+
+@pytest.mark.parametrize("ensemble_size", [1, 2])
+def test_refit_refuses_validation_pairs_apart_from_training_image_files(
+    tmp_path, ensemble_size
+):
+    images = np.zeros((4, 8, 8, 3), np.uint8)
+    pairs = ImageCaptionSplit(images, ["a", "b", "c", "d"], np.eye(2)[[0, 1, 0, 1]])
+    files = ImageFileSplit(
+        [str(tmp_path / f"{i}.png") for i in range(4)],
+        ["a", "b", "c", "d"],
+        np.eye(2)[[0, 1, 0, 1]],
+        image_size=8,
+    )
+    dataset = CrossModalDataset("files", files, pairs, False, validation=pairs)
+    config = preset("shapes").replace(
+        training={"refit": True, "ensemble_size": ensemble_size},
+        runtime={"model_dir": str(tmp_path / "run")},
+    )
+    with pytest.raises(InvalidInputError, match="--refit trains on the validation"):
+        train(config, dataset=dataset)
+    assert not (tmp_path / "run" / run_files.CHECKPOINT_DIR).exists()

@@ -481,6 +481,24 @@ def member_seed(seed, member):
     return int(np.random.SeedSequence([seed, member]).generate_state(1)[0] >> 1)
 
 
+def _refuse_to_refit_image_files(train_split):
+    """Refuses `--refit` where the validation pairs cannot join the training files.
+
+    Training streams image files from disk, while validation pairs are
+    decoded into memory; when they come apart from the training files (a
+    dataset's own validation split, or an ensemble's, shared by its members),
+    the two cannot be streamed as one split.
+    """
+    if isinstance(train_split, ImageFileSplit):
+        raise InvalidInputError(
+            "--refit trains on the validation pairs too, but here they come apart "
+            "from the training image files (the dataset's own validation split, or "
+            "the one an ensemble's members share) and cannot be streamed with them. "
+            "Train with --norefit, or with --ensemble_size=1 on a dataset without a "
+            "validation split of its own."
+        )
+
+
 class RefitRun(_Run):
     """Chooses the epoch on validation, then trains on every labelled pair (`--refit`).
 
@@ -508,6 +526,8 @@ class RefitRun(_Run):
         """
         self._prepare_model_dir()
         dataset, train_split, validation_split = prepare_data(self.config, self.dataset)
+        if dataset.validation is not None:
+            _refuse_to_refit_image_files(train_split)
         # Refused under multi_worker, like ensembles: this process writes it all.
         self.output_dir = self.model_dir
         self._write_config()
@@ -602,6 +622,8 @@ class EnsembleRun(_Run):
         """
         self._prepare_model_dir()
         dataset, train_split, validation_split = prepare_data(self.config, self.dataset)
+        if self.config.training.refit:
+            _refuse_to_refit_image_files(train_split)
         # Ensembles are refused under multi_worker: this process writes it all.
         self.output_dir = self.model_dir
         self._write_config()
