@@ -481,6 +481,17 @@ def member_seed(seed, member):
     return int(np.random.SeedSequence([seed, member]).generate_state(1)[0] >> 1)
 
 
+class _RunOfRuns(_Run):
+    """A run made of `TrainingRun`s in its subdirectories, kept when finished."""
+
+    def _prepare_model_dir(self):
+        """Refuses a finished run; checks an interrupted one."""
+        if self.overwrite:
+            return
+        self._refuse_a_finished_run()
+        run_files.check_same_run(self.config, self.model_dir)
+
+
 def _refuse_to_refit_image_files(train_split):
     """Refuses `--refit` where the validation pairs cannot join the training files.
 
@@ -499,7 +510,7 @@ def _refuse_to_refit_image_files(train_split):
         )
 
 
-class RefitRun(_Run):
+class RefitRun(_RunOfRuns):
     """Chooses the epoch on validation, then trains on every labelled pair (`--refit`).
 
     A `TrainingRun` in `model_dir/selection` trains on the training pairs and
@@ -577,13 +588,6 @@ class RefitRun(_Run):
         )
         return metrics
 
-    def _prepare_model_dir(self):
-        """Refuses a finished run; checks an interrupted one."""
-        if self.overwrite:
-            return
-        self._refuse_a_finished_run()
-        run_files.check_same_run(self.config, self.model_dir)
-
     def _phase(self, name, config, dataset, keep_last_epoch=False):
         """Runs `TrainingRun` in `model_dir/name` unless it has finished."""
         model_dir = run_files.path(self.model_dir, name)
@@ -598,7 +602,7 @@ class RefitRun(_Run):
         return file_io.read_json(run_files.path(model_dir, run_files.METRICS_FILE))
 
 
-class EnsembleRun(_Run):
+class EnsembleRun(_RunOfRuns):
     """Trains `--ensemble_size` members and writes their `EnsembleEncoder`.
 
     Member `k` is a whole `TrainingRun` in `model_dir/members/member_k` with
@@ -676,13 +680,6 @@ class EnsembleRun(_Run):
             ),
         )
         return metrics
-
-    def _prepare_model_dir(self):
-        """Refuses a finished ensemble; checks an interrupted one."""
-        if self.overwrite:
-            return
-        self._refuse_a_finished_run()
-        run_files.check_same_run(self.config, self.model_dir)
 
     def _held_out_encoder(self, encoder):
         """The ensemble whose members did not train on the validation pairs.
