@@ -220,8 +220,10 @@ def quality_table(results):
         f"deviation over {seeds} seed(s); recall@k of the true partner (instance "
         "relevance) and the validation MAP of the epoch each run kept: means. "
         "Each run's epoch is chosen on its validation split, as `cmgan-train` "
-        'does; the test split is scored once, at the end. A row "(the run '
-        'above)" ranks another representation of the same runs. CCA and '
+        "does (with `--refit`, the model then trains again on the training and "
+        "validation pairs for that many epochs, and the validation MAP is the "
+        "run's that chose it); the test split is scored once, at the end. A row "
+        '"(the run above)" ranks another representation of the same runs. CCA and '
         "semantic matching are fitted on the whole training split in the same "
         "run, with the `features` preset's feature transforms."
     )
