@@ -537,15 +537,14 @@ class RefitRun(_RunOfRuns):
         """
         self._prepare_model_dir()
         dataset, train_split, validation_split = prepare_data(self.config, self.dataset)
-        if dataset.validation is not None:
-            _refuse_to_refit_image_files(train_split)
-        # Refused under multi_worker, like ensembles: this process writes it all.
-        self.output_dir = self.model_dir
-        self._write_config()
         if dataset.validation is None:
             every_pair = dataset.train
         else:
+            _refuse_to_refit_image_files(train_split)
             every_pair = concatenate_splits(train_split, validation_split)
+        # Refused under multi_worker, like ensembles: this process writes it all.
+        self.output_dir = self.model_dir
+        self._write_config()
         single = self.config.replace(training={"refit": False})
         selection = self._phase(
             run_files.SELECTION_DIR,
@@ -567,9 +566,8 @@ class RefitRun(_RunOfRuns):
             dataclasses.replace(dataset, train=every_pair, validation=validation_split),
             keep_last_epoch=True,
         )
-        _, encoder = run_files.load_run(
-            run_files.path(self.model_dir, run_files.REFIT_DIR)
-        )
+        refit_dir = run_files.path(self.model_dir, run_files.REFIT_DIR)
+        _, encoder = run_files.load_run(refit_dir)
         file_io.save_atomically(
             run_files.path(self.model_dir, run_files.ENCODER_FILE), encoder.save
         )
@@ -578,7 +576,7 @@ class RefitRun(_RunOfRuns):
             "validation": selection["validation"],
             "training_time_s": selection["training_time_s"] + refit["training_time_s"],
             "refit": {
-                "model_dir": run_files.path(self.model_dir, run_files.REFIT_DIR),
+                "model_dir": refit_dir,
                 "training_pairs": every_pair.num_pairs,
                 "epochs": refit["best_epoch"],
             },
