@@ -402,11 +402,12 @@ class TrainingRun(_Run):
             run_files.path(self.output_dir, run_files.METRICS_FILE), metrics
         )
         logging.info(
-            "%s epoch %d: validation MAP I->T %.4f, T->I %.4f. Trained in %.1f s.",
+            "%s epoch %d: validation MAP I->T %.4f, T->I %.4f%s. Trained in %.1f s.",
             "Last" if self.keep_last_epoch else "Best",
             metrics["best_epoch"],
             metrics["validation"]["map_image_to_text"],
             metrics["validation"]["map_text_to_image"],
+            " (pairs it trained on)" if self.keep_last_epoch else "",
             training_time,
         )
         return metrics
