@@ -360,6 +360,14 @@ class ModelConfig:
         "In `standardized_common_and_classes`, the weight of the class "
         "probabilities' cosine against the standardised common representation's.",
     )
+    choose_class_weighting: bool = _field(
+        False,
+        "In `standardized_common_and_classes`, choose --class_weight and "
+        "--temperature after training among a small grid (weights 0.5-8, "
+        "temperatures 0.25-1), by MAP on the validation pairs that chose the "
+        "epoch; --class_weight and --temperature are tried first and kept on a "
+        "tie. `metrics.json` records the choice.",
+    )
     image_trunk: ImageTrunkConfig = _field(
         ImageTrunkConfig(), "The image trunk of raw images."
     )
@@ -395,6 +403,15 @@ class ModelConfig:
         checks.check_choice("representation", self.representation, REPRESENTATIONS)
         checks.check_positive_float("temperature", self.temperature)
         checks.check_positive_float("class_weight", self.class_weight)
+        checks.check_bool("choose_class_weighting", self.choose_class_weighting)
+        checks.require(
+            not self.choose_class_weighting
+            or self.representation == "standardized_common_and_classes",
+            "--choose_class_weighting chooses how much the class probabilities "
+            "weigh beside the common representation, which only "
+            "--representation=standardized_common_and_classes ranks. Received: "
+            f"representation={self.representation!r}.",
+        )
 
     @property
     def common_dim(self):

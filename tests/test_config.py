@@ -245,6 +245,25 @@ def test_refit_is_refused_on_a_cluster_and_must_be_a_bool():
     assert config.training.refit
 
 
+def test_class_weighting_is_chosen_only_where_class_probabilities_are_weighed():
+    with pytest.raises(InvalidInputError, match="--choose_class_weighting chooses"):
+        ExperimentConfig().replace(
+            model={
+                "representation": "class_probabilities",
+                "choose_class_weighting": True,
+            }
+        )
+    with pytest.raises(InvalidInputError, match="`choose_class_weighting`"):
+        ExperimentConfig().replace(model={"choose_class_weighting": 1})
+    config = ExperimentConfig().replace(
+        model={
+            "representation": "standardized_common_and_classes",
+            "choose_class_weighting": True,
+        }
+    )
+    assert config.model.choose_class_weighting
+
+
 @pytest.mark.parametrize("value", [0.0, -0.1])
 def test_a_contrastive_temperature_must_be_a_positive_float(value):
     with pytest.raises(InvalidInputError, match="`contrastive_temperature` must be"):

@@ -335,6 +335,70 @@ def test_an_ensemble_refits_each_member_and_validates_the_held_out_ones(tmp_path
     )
 
 
+def _choosing_config(model_dir, **training):
+    return _config(model_dir, **training).replace(
+        model={
+            "representation": "standardized_common_and_classes",
+            "choose_class_weighting": True,
+        }
+    )
+
+
+def test_refit_takes_the_class_weighting_its_selection_run_chose(tmp_path):
+    dataset = _dataset()
+    model_dir = tmp_path / "refit"
+    metrics = train(_choosing_config(model_dir, epochs=2, refit=True), dataset=dataset)
+
+    selection_dir = run_files.path(model_dir, run_files.SELECTION_DIR)
+    refit_dir = run_files.path(model_dir, run_files.REFIT_DIR)
+    selection = file_io.read_json(run_files.path(selection_dir, run_files.METRICS_FILE))
+    chosen = selection["class_weighting"]
+    setting = (chosen["class_weight"], chosen["temperature"])
+    # Not the configured setting on this data, so its use can be seen.
+    assert setting != (1.0, 1.0)
+    assert metrics["class_weighting"] == chosen
+    assert len(chosen["scores"]) == 15
+    # The selection run chose on the pairs it held out and reports the
+    # chosen setting's scores; its encoder ranks with it.
+    for direction in ("map_image_to_text", "map_text_to_image"):
+        assert selection["validation"][direction] == pytest.approx(chosen[direction])
+    _, selection_encoder = run_files.load_run(selection_dir)
+    assert (selection_encoder.class_weight, selection_encoder.temperature) == setting
+    # The second run, which trains on those pairs, takes the choice as
+    # configured rather than choosing again.
+    refit_model = run_files.read_config(refit_dir).model
+    assert (refit_model.class_weight, refit_model.temperature) == setting
+    assert not refit_model.choose_class_weighting
+    refit = file_io.read_json(run_files.path(refit_dir, run_files.METRICS_FILE))
+    assert "class_weighting" not in refit
+    _, encoder = run_files.load_run(model_dir)
+    assert (encoder.class_weight, encoder.temperature) == setting
+
+
+def test_an_ensemble_chooses_one_class_weighting_for_all_its_members(tmp_path):
+    dataset = _dataset()
+    model_dir = tmp_path / "ensemble"
+    metrics = train(_choosing_config(model_dir, ensemble_size=2), dataset=dataset)
+
+    chosen = metrics["class_weighting"]
+    setting = (chosen["class_weight"], chosen["temperature"])
+    assert setting != (1.0, 1.0)
+    _, shipped = run_files.load_run(model_dir)
+    assert [(m.class_weight, m.temperature) for m in shipped.members] == [setting] * 2
+    # The members do not choose: the ensemble's ranking is what is used.
+    for k in range(2):
+        member = run_files.member_dir(model_dir, k)
+        assert not run_files.read_config(member).model.choose_class_weighting
+        member_metrics = file_io.read_json(
+            run_files.path(member, run_files.METRICS_FILE)
+        )
+        assert "class_weighting" not in member_metrics
+    _, _, validation = prepare_data(_config(model_dir), dataset)
+    assert metrics["validation"] == evaluate_encoder(shipped, validation)
+    for direction in ("map_image_to_text", "map_text_to_image"):
+        assert metrics["validation"][direction] == pytest.approx(chosen[direction])
+
+
 @pytest.mark.parametrize("ensemble_size", [1, 2])
 def test_refit_refuses_validation_pairs_apart_from_training_image_files(
     tmp_path, ensemble_size

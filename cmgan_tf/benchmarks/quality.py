@@ -17,7 +17,7 @@ import tempfile
 
 import numpy as np
 
-from cmgan_tf.models.encoder import CrossModalEncoder
+from cmgan_tf.models.encoder import STANDARDIZED, CrossModalEncoder
 from cmgan_tf.models.ensemble import EnsembleEncoder
 from cmgan_tf.models.trunks import transform_features
 from cmgan_tf.retrieval.evaluation import retrieval_report
@@ -194,31 +194,41 @@ def cmgan_scores(config, seeds, dataset, *, work_dir=None):
             }
             record["best_epoch"] = metrics["best_epoch"]
             record["training_time_s"] = metrics["training_time_s"]
+            if "class_weighting" in metrics:
+                record["class_weighting"] = [
+                    metrics["class_weighting"][k]
+                    for k in ("class_weight", "temperature")
+                ]
             ranked = config.model.representation
             runs.setdefault(ranked, []).append(
                 {**record, **encoder_scores(encoder, dataset.test)}
             )
             for representation in _PARTS.get(ranked, ()):
-                part = _part_encoder(encoder, representation, config, dataset)
+                part = _part_encoder(encoder, representation)
                 runs.setdefault(representation, []).append(
                     encoder_scores(part, dataset.test)
                 )
     return {name: _summary(records) for name, records in runs.items()}
 
 
-def _part_encoder(encoder, representation, config, dataset):
-    """The same run's generators, ranking by `representation` instead."""
+def _part_encoder(encoder, representation):
+    """The same run's members, ranking by `representation` instead.
+
+    Each part keeps its member's standardisation statistics and temperature.
+    """
     members = [
-        CrossModalEncoder.from_generator(
-            generator,
-            dataset.train.images,
-            dataset.train.texts,
+        CrossModalEncoder(
+            member.generator,
             representation=representation,
-            temperature=config.model.temperature,
-            multi_label=dataset.multi_label,
+            statistics=member.statistics if representation in STANDARDIZED else None,
+            temperature=member.temperature,
+            multi_label=member.multi_label,
+            text_vectorizer=member.text_vectorizer,
         )
-        for generator in encoder.generators
+        for member in getattr(encoder, "members", [encoder])
     ]
+    for member in members:
+        member.build(encoder.get_build_config()["input_shape"])
     return members[0] if len(members) == 1 else EnsembleEncoder(members)
 
 

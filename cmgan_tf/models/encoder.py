@@ -47,7 +47,7 @@ class RetrievalEncoder(keras.Model):
         Returns:
             `(n, output_dim)` float32 array.
         """
-        return _in_batches(lambda x: self.encode(x, modality), inputs, batch_size)
+        return in_batches(lambda x: self.encode(x, modality), inputs, batch_size)
 
     def call(self, inputs):
         return {m: self.encode(inputs[m], m) for m in MODALITIES if m in inputs}
@@ -199,7 +199,7 @@ class CrossModalEncoder(RetrievalEncoder):
             unstandardized = cls(generator, text_vectorizer=text_vectorizer)
             statistics = {}
             for modality, inputs in (("image", images), ("text", texts)):
-                common = _in_batches(
+                common = in_batches(
                     lambda x, m=modality: unstandardized.common_representation(x, m),
                     inputs,
                     batch_size,
@@ -262,7 +262,19 @@ class CrossModalEncoder(RetrievalEncoder):
             tokenized: Raw texts only: `inputs` are token ids (see
                 `common_representation`), as on-device encoders take them.
         """
-        common = self.common_representation(inputs, modality, tokenized=tokenized)
+        return self.represent(
+            self.common_representation(inputs, modality, tokenized=tokenized),
+            modality,
+        )
+
+    def represent(self, common, modality):
+        """Returns the `(batch, output_dim)` unit-norm representation of `common`.
+
+        Args:
+            common: `(batch, common_dim)` float32 common representations, as
+                `common_representation` returns them.
+            modality: `"image"` or `"text"`.
+        """
         if self.representation == "common":
             return _unit(common)
         if self.representation == "class_probabilities":
@@ -276,6 +288,29 @@ class CrossModalEncoder(RetrievalEncoder):
             ops.concatenate([standardized, classes * self.class_weight**0.5], axis=-1)
             * (1.0 + self.class_weight) ** -0.5
         )
+
+    def with_class_weighting(self, class_weight, temperature):
+        """Returns an encoder ranking with another class weight and temperature.
+
+        The new encoder shares this one's generator and standardisation
+        statistics; only how the class probabilities join the common
+        representation changes.
+
+        Args:
+            class_weight: See the class.
+            temperature: Softmax temperature of the class probabilities.
+        """
+        encoder = type(self)(
+            self.generator,
+            representation=self.representation,
+            statistics=self.statistics,
+            temperature=temperature,
+            multi_label=self.multi_label,
+            text_vectorizer=self.text_vectorizer,
+            class_weight=class_weight,
+        )
+        encoder.build(self.get_build_config()["input_shape"])
+        return encoder
 
     def _class_probabilities(self, common, modality):
         logits = getattr(self.generator, f"{modality}_classifier")(common)
@@ -339,8 +374,18 @@ def _unit(x):
     return ops.normalize(x, axis=-1, order=2, epsilon=1e-12)
 
 
-def _in_batches(function, inputs, batch_size):
-    """Applies `function` to consecutive batches of `inputs`; returns NumPy."""
+def in_batches(function, inputs, batch_size):
+    """Applies `function` to consecutive batches of `inputs`; returns NumPy.
+
+    Args:
+        function: From a `(batch, ...)` slice of `inputs` to a `(batch, ...)`
+            tensor.
+        inputs: `(n, ...)` array.
+        batch_size: Rows per call.
+
+    Returns:
+        `(n, ...)` NumPy array, the calls' results concatenated.
+    """
     return np.concatenate(
         [
             ops.convert_to_numpy(function(inputs[i : i + batch_size]))

@@ -98,8 +98,15 @@ class EnsembleEncoder(RetrievalEncoder):
         if modality == "text" and self.text_vectorizer is not None and not tokenized:
             # Tokenised once for all members.
             inputs, tokenized = self.tokenize(inputs), True
-        parts = [m.encode(inputs, modality, tokenized=tokenized) for m in self.members]
-        return ops.concatenate(parts, axis=-1) * len(parts) ** -0.5
+        return combine_member_representations(
+            [m.encode(inputs, modality, tokenized=tokenized) for m in self.members]
+        )
+
+    def with_class_weighting(self, class_weight, temperature):
+        """Returns the ensemble of the members' `with_class_weighting` encoders."""
+        return type(self)(
+            [m.with_class_weighting(class_weight, temperature) for m in self.members]
+        )
 
     def build(self, input_shape):
         # The members come built (their build configs are compared above);
@@ -119,6 +126,19 @@ class EnsembleEncoder(RetrievalEncoder):
             keras.saving.deserialize_keras_object(m) for m in config["members"]
         ]
         return cls(**config)
+
+
+def combine_member_representations(parts):
+    """Joins members' representations into the ensemble's.
+
+    Args:
+        parts: One `(batch, dim_k)` unit-norm representation per member.
+
+    Returns:
+        `(batch, sum(dim_k))`, unit norm: a dot product of two rows is the
+        mean of the members' cosines.
+    """
+    return ops.concatenate(parts, axis=-1) * len(parts) ** -0.5
 
 
 def _vocabulary(encoder):

@@ -27,6 +27,7 @@ from cmgan_tf.models.encoder import CrossModalEncoder
 from cmgan_tf.models.ensemble import EnsembleEncoder
 from cmgan_tf.presets import describe
 from cmgan_tf.retrieval.callbacks import RetrievalValidation
+from cmgan_tf.retrieval.class_weighting import choose_class_weighting
 from cmgan_tf.retrieval.evaluation import evaluate_encoder
 from cmgan_tf.runs import model_dir as run_files
 from cmgan_tf.runs.data import load_configured_dataset
@@ -381,6 +382,12 @@ class TrainingRun(_Run):
                 self.text_vectorizer,
             )
         )
+        class_weighting = None
+        if self.config.model.choose_class_weighting:
+            class_weighting = _choose_class_weighting(encoder, self.validation_split)
+            encoder = encoder.with_class_weighting(
+                class_weighting["class_weight"], class_weighting["temperature"]
+            )
         file_io.save_atomically(
             run_files.path(self.output_dir, run_files.ENCODER_FILE), encoder.save
         )
@@ -398,6 +405,8 @@ class TrainingRun(_Run):
             "replicas": self.strategy.num_replicas_in_sync,
             "history": history,
         }
+        if class_weighting is not None:
+            metrics["class_weighting"] = class_weighting
         file_io.write_json_atomically(
             run_files.path(self.output_dir, run_files.METRICS_FILE), metrics
         )
@@ -561,9 +570,20 @@ class RefitRun(_RunOfRuns):
             every_pair.num_pairs,
             epochs,
         )
+        refit_config = single.replace(training={"epochs": epochs, "patience": 0})
+        if "class_weighting" in selection:
+            # Chosen on pairs the second run trains on: taken, not chosen again.
+            chosen = selection["class_weighting"]
+            refit_config = refit_config.replace(
+                model={
+                    "class_weight": chosen["class_weight"],
+                    "temperature": chosen["temperature"],
+                    "choose_class_weighting": False,
+                }
+            )
         refit = self._phase(
             run_files.REFIT_DIR,
-            single.replace(training={"epochs": epochs, "patience": 0}),
+            refit_config,
             dataclasses.replace(dataset, train=every_pair, validation=validation_split),
             keep_last_epoch=True,
         )
@@ -582,6 +602,8 @@ class RefitRun(_RunOfRuns):
                 "epochs": refit["best_epoch"],
             },
         }
+        if "class_weighting" in selection:
+            metrics["class_weighting"] = selection["class_weighting"]
         file_io.write_json_atomically(
             run_files.path(self.model_dir, run_files.METRICS_FILE), metrics
         )
@@ -645,14 +667,23 @@ class EnsembleRun(_RunOfRuns):
         )
         members = [self._member(k, members_data) for k in range(size)]
         encoder = EnsembleEncoder([encoder for encoder, _ in members])
+        held_out = self._held_out_encoder(encoder)
+        class_weighting = None
+        if self.config.model.choose_class_weighting:
+            # Chosen for the ensemble, whose ranking is what retrieval uses.
+            class_weighting = _choose_class_weighting(held_out, validation_split)
+            encoder, held_out = (
+                e.with_class_weighting(
+                    class_weighting["class_weight"], class_weighting["temperature"]
+                )
+                for e in (encoder, held_out)
+            )
         file_io.save_atomically(
             run_files.path(self.model_dir, run_files.ENCODER_FILE), encoder.save
         )
         metrics = {
             "best_epoch": [m["best_epoch"] for _, m in members],
-            "validation": evaluate_encoder(
-                self._held_out_encoder(encoder), validation_split
-            ),
+            "validation": evaluate_encoder(held_out, validation_split),
             "training_time_s": sum(m["training_time_s"] for _, m in members),
             "members": [
                 {
@@ -664,6 +695,8 @@ class EnsembleRun(_RunOfRuns):
                 for k, (_, m) in enumerate(members)
             ],
         }
+        if class_weighting is not None:
+            metrics["class_weighting"] = class_weighting
         file_io.write_json_atomically(
             run_files.path(self.model_dir, run_files.METRICS_FILE), metrics
         )
@@ -711,6 +744,7 @@ class EnsembleRun(_RunOfRuns):
                     "seed": member_seed(self.config.training.seed, k),
                     "ensemble_size": 1,
                 },
+                model={"choose_class_weighting": False},
                 runtime={"model_dir": model_dir},
             )
             _run_class(config)(
@@ -722,6 +756,31 @@ class EnsembleRun(_RunOfRuns):
         _, encoder = run_files.load_run(model_dir)
         metrics = file_io.read_json(run_files.path(model_dir, run_files.METRICS_FILE))
         return encoder, metrics
+
+
+def _choose_class_weighting(encoder, validation_split):
+    """`choose_class_weighting` on the validation pairs, logged."""
+    logging.info(
+        "Choosing the class weight and temperature on the %d validation pairs.",
+        validation_split.num_pairs,
+    )
+    chosen = choose_class_weighting(encoder, validation_split)
+    configured = chosen["scores"][0]
+    logging.info(
+        "Class weight %g at temperature %g: validation MAP I->T %.4f, T->I %.4f "
+        "(the configured %g at %g: %.4f, %.4f).",
+        *(chosen[k] for k in _CLASS_WEIGHTING_KEYS),
+        *(configured[k] for k in _CLASS_WEIGHTING_KEYS),
+    )
+    return chosen
+
+
+_CLASS_WEIGHTING_KEYS = (
+    "class_weight",
+    "temperature",
+    "map_image_to_text",
+    "map_text_to_image",
+)
 
 
 def train(config, *, overwrite=False, dataset=None, preset_name="reference"):
