@@ -82,6 +82,7 @@ def test_reference_is_the_default_configuration():
                 "pair_contrastive_weight",
                 "ensemble_size",
                 "refit",
+                "choose_class_weighting",
             },
         ),
     ],
