@@ -108,10 +108,10 @@ PRESETS = {
 # -0.002 on the 1920-pair set, for twice the training. Stop 29: the class
 # weight and temperature chosen after training on the validation pairs
 # (--choose_class_weighting); on a fifth of each training split held out
-# (benchmark_results/issue16_class_weight_screen.py, seeds 0-2), MAP +0.000 /
-# +0.000 on wikipedia_classic (the weight 1 at 0.5 chosen in two seeds of
-# three), +0.002 / +0.000 on the 640-pair set and +0.002 / +0.001 on the
-# 1920-pair set (weight 8 at temperature 1 chosen there).
+# (benchmark_results/issue16_class_weight_screen.py, seeds 0-2), MAP -0.000 /
+# -0.000 on wikipedia_classic (weight 1 at 0.5 chosen in two seeds of three),
+# +0.002 / +0.000 on the 640-pair set and +0.002 / +0.002 on the 1920-pair
+# set (weight 8 at temperature 1 chosen in 5 of those 6 runs).
 PRESETS["features"] = PRESETS["wikipedia"].replace(
     data={"image_kernel_landmarks": 1024, "text_kernel_landmarks": 512},
     training={
