@@ -347,7 +347,7 @@ def _choosing_config(model_dir, **training):
 def test_refit_takes_the_class_weighting_its_selection_run_chose(tmp_path):
     dataset = _dataset()
     model_dir = tmp_path / "refit"
-    metrics = train(_choosing_config(model_dir, epochs=2, refit=True), dataset=dataset)
+    metrics = train(_choosing_config(model_dir, refit=True), dataset=dataset)
 
     selection_dir = run_files.path(model_dir, run_files.SELECTION_DIR)
     refit_dir = run_files.path(model_dir, run_files.REFIT_DIR)
