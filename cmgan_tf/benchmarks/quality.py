@@ -204,31 +204,42 @@ def cmgan_scores(config, seeds, dataset, *, work_dir=None):
                 {**record, **encoder_scores(encoder, dataset.test)}
             )
             for representation in _PARTS.get(ranked, ()):
-                part = _part_encoder(encoder, representation)
+                part = _part_encoder(encoder, representation, dataset.train)
                 runs.setdefault(representation, []).append(
                     encoder_scores(part, dataset.test)
                 )
     return {name: _summary(records) for name, records in runs.items()}
 
 
-def _part_encoder(encoder, representation):
+def _part_encoder(encoder, representation, train):
     """The same run's members, ranking by `representation` instead.
 
-    Each part keeps its member's standardisation statistics and temperature.
+    Each part keeps its member's temperature and standardisation statistics;
+    a member that ranks class probabilities alone has none, and its
+    standardisation is fitted on the training pairs `train`.
     """
-    members = [
-        CrossModalEncoder(
-            member.generator,
-            representation=representation,
-            statistics=member.statistics if representation in STANDARDIZED else None,
-            temperature=member.temperature,
-            multi_label=member.multi_label,
-            text_vectorizer=member.text_vectorizer,
-        )
-        for member in getattr(encoder, "members", [encoder])
-    ]
-    for member in members:
-        member.build(encoder.get_build_config()["input_shape"])
+    members = []
+    for member in getattr(encoder, "members", [encoder]):
+        options = {
+            "representation": representation,
+            "temperature": member.temperature,
+            "multi_label": member.multi_label,
+            "text_vectorizer": member.text_vectorizer,
+        }
+        if representation in STANDARDIZED and member.statistics is None:
+            part = CrossModalEncoder.from_generator(
+                member.generator, train.images, train.texts, **options
+            )
+        else:
+            part = CrossModalEncoder(
+                member.generator,
+                statistics=member.statistics
+                if representation in STANDARDIZED
+                else None,
+                **options,
+            )
+            part.build(encoder.get_build_config()["input_shape"])
+        members.append(part)
     return members[0] if len(members) == 1 else EnsembleEncoder(members)
 
 
